@@ -1,0 +1,3 @@
+"""faustapp: real-time stream analytics on Faust with event-time windows."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""One module per pipeline; each registers its topics, tables and agent with the app."""

@@ -1,0 +1,104 @@
+"""Input records: strict decoding from raw Kafka bytes, so bad input is named, never guessed at."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import orjson
+
+MAX_KEY_LENGTH = 256
+# Event times before 1970 or after year 9999 cannot be windowed meaningfully.
+MAX_TS_MS = 253_402_300_799_999
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class InvalidRecord(ValueError):
+    """A record that cannot be processed; its message is the reason stored with it in the DLQ."""
+
+
+@dataclass(frozen=True, slots=True)
+class SensorReading:
+    """One IoT reading: which sensor, when (event time, epoch ms), what value."""
+
+    sensor_id: str
+    ts: int
+    value: float
+
+
+def decode_reading(raw: bytes | None) -> SensorReading:
+    """Parse a ``sensor-readings`` value, raising :class:`InvalidRecord` with the exact reason."""
+    if raw is None or len(raw) == 0:
+        raise InvalidRecord("empty value")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRecord(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidRecord(f"expected a JSON object, got {type(data).__name__}")
+    return SensorReading(
+        sensor_id=_sensor_id(data.get("sensor_id", _MISSING)),
+        ts=parse_event_time(data.get("ts", _MISSING)),
+        value=_finite(data.get("value", _MISSING), "value"),
+    )
+
+
+_MISSING = object()
+
+
+def _sensor_id(raw: object) -> str:
+    if raw is _MISSING:
+        raise InvalidRecord("missing field 'sensor_id'")
+    if not isinstance(raw, str):
+        raise InvalidRecord(f"field 'sensor_id' must be a string, got {type(raw).__name__}")
+    if not raw or len(raw) > MAX_KEY_LENGTH:
+        raise InvalidRecord(f"field 'sensor_id' must be 1 to {MAX_KEY_LENGTH} characters")
+    if any(ord(ch) < 0x20 for ch in raw) or "/" in raw:
+        raise InvalidRecord("field 'sensor_id' must not contain control characters or '/'")
+    return raw
+
+
+def _finite(raw: object, name: str) -> float:
+    if raw is _MISSING:
+        raise InvalidRecord(f"missing field '{name}'")
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise InvalidRecord(f"field '{name}' must be a number, got {type(raw).__name__}")
+    value = float(raw)
+    if not math.isfinite(value):
+        raise InvalidRecord(f"field '{name}' must be finite, got {raw!r}")
+    return value
+
+
+def parse_event_time(raw: object) -> int:
+    """Event time in epoch ms from an integer or an ISO-8601 string (UTC when no zone is given)."""
+    if raw is _MISSING:
+        raise InvalidRecord("missing field 'ts'")
+    if isinstance(raw, bool):
+        raise InvalidRecord("field 'ts' must be epoch milliseconds or an ISO-8601 string, got bool")
+    if isinstance(raw, int):
+        ts = raw
+    elif isinstance(raw, float):
+        if not math.isfinite(raw) or raw != int(raw):
+            raise InvalidRecord(f"field 'ts' must be whole epoch milliseconds, got {raw!r}")
+        ts = int(raw)
+    elif isinstance(raw, str):
+        ts = _iso_to_ms(raw)
+    else:
+        raise InvalidRecord(
+            f"field 'ts' must be epoch milliseconds or an ISO-8601 string, got {type(raw).__name__}"
+        )
+    if not 0 <= ts <= MAX_TS_MS:
+        raise InvalidRecord(f"field 'ts' out of range: {ts}")
+    return ts
+
+
+def _iso_to_ms(text: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidRecord(f"field 'ts' is not an ISO-8601 time: {text[:64]!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    elapsed = moment - _EPOCH
+    return elapsed.days * 86_400_000 + elapsed.seconds * 1000 + elapsed.microseconds // 1000

@@ -1,0 +1,103 @@
+"""Settings read from ``FAUSTAPP_*`` environment variables, validated once at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+GUARANTEES = ("at_least_once", "exactly_once")
+
+
+class SettingsError(ValueError):
+    """A ``FAUSTAPP_*`` variable holds a value faustapp cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker needs to know about its environment."""
+
+    broker: str = "kafka://127.0.0.1:9092"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    data_dir: Path = Path(".data")
+    partitions: int = 4
+    processing_guarantee: str = "at_least_once"
+    grace_ms: int = 10_000
+    batch_size: int = 1000
+    batch_within_ms: int = 50
+    app_id: str = "faustapp"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Broker list in the ``host:port,...`` form raw Kafka clients take."""
+        parts = []
+        for url in self.broker.split(";"):
+            for item in url.split(","):
+                item = item.strip()
+                if "://" in item:
+                    item = item.split("://", 1)[1]
+                if item:
+                    parts.append(item)
+        return ",".join(parts)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from the environment, failing loudly on the first bad variable."""
+        env = os.environ if env is None else env
+        defaults = cls()
+        broker = _broker(env, "FAUSTAPP_BROKER", defaults.broker)
+        return cls(
+            broker=broker,
+            web_host=env.get("FAUSTAPP_WEB_HOST", defaults.web_host).strip() or defaults.web_host,
+            web_port=_int(env, "FAUSTAPP_WEB_PORT", defaults.web_port, low=1, high=65535),
+            data_dir=Path(env.get("FAUSTAPP_DATA_DIR", str(defaults.data_dir))).absolute(),
+            partitions=_int(env, "FAUSTAPP_PARTITIONS", defaults.partitions, low=1, high=10_000),
+            processing_guarantee=_choice(
+                env, "FAUSTAPP_PROCESSING_GUARANTEE", defaults.processing_guarantee, GUARANTEES
+            ),
+            grace_ms=_int(env, "FAUSTAPP_GRACE_MS", defaults.grace_ms, low=0, high=7 * 86_400_000),
+            batch_size=_int(env, "FAUSTAPP_BATCH_SIZE", defaults.batch_size, low=1, high=1_000_000),
+            batch_within_ms=_int(
+                env, "FAUSTAPP_BATCH_WITHIN_MS", defaults.batch_within_ms, low=1, high=60_000
+            ),
+            app_id=env.get("FAUSTAPP_APP_ID", defaults.app_id).strip() or defaults.app_id,
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value} is out of range [{low}, {high}]")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name}={raw!r} must be one of: {', '.join(choices)}")
+    return value
+
+
+def _broker(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip()
+    for item in value.replace(";", ",").split(","):
+        item = item.strip()
+        url = urlparse(item if "://" in item else f"kafka://{item}")
+        if url.scheme not in ("kafka", "aiokafka") or not url.hostname or url.port is None:
+            raise SettingsError(f"{name}={raw!r} is not a broker URL like kafka://127.0.0.1:9092")
+    return value if "://" in value else f"kafka://{value}"

@@ -1,0 +1,1 @@
+"""Window state: assigners, aggregates and the event-time engine that owns them."""

@@ -1,0 +1,47 @@
+"""Window assigners: which event-time windows an event belongs to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open event-time interval [start, end) in epoch milliseconds."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class HoppingWindows:
+    """Windows of ``size_ms`` starting every ``step_ms``; tumbling when the two are equal."""
+
+    size_ms: int
+    step_ms: int
+
+    def __post_init__(self) -> None:
+        if self.size_ms <= 0 or self.step_ms <= 0:
+            raise ValueError("window size and step must be positive milliseconds")
+        if self.step_ms > self.size_ms:
+            raise ValueError("a step larger than the size would leave gaps between windows")
+
+    def windows_for(self, ts: int) -> list[Window]:
+        """Every window containing ``ts``, oldest first, aligned to the epoch (UTC)."""
+        last_start = ts - ts % self.step_ms
+        lowest_start = ts - self.size_ms + 1
+        first_start = lowest_start + (-lowest_start) % self.step_ms
+        return [
+            Window(start, start + self.size_ms)
+            for start in range(first_start, last_start + 1, self.step_ms)
+        ]
+
+
+def tumbling(size_ms: int) -> HoppingWindows:
+    """Back-to-back windows of one size: every event in exactly one."""
+    return HoppingWindows(size_ms=size_ms, step_ms=size_ms)
+
+
+def hopping(size_ms: int, step_ms: int) -> HoppingWindows:
+    """Overlapping windows: every event in ``size_ms / step_ms`` of them."""
+    return HoppingWindows(size_ms=size_ms, step_ms=step_ms)

@@ -1,0 +1,107 @@
+"""HTTP views over live window state, answered by whichever worker is asked."""
+
+from __future__ import annotations
+
+import aiohttp
+import orjson
+from faust.exceptions import SameNode
+from faust.web import Request, Response, View
+from yarl import URL
+
+from faustapp.agents.sensors import stats_1m, windows_1m
+from faustapp.app import app
+from faustapp.pipeline import PartitionNotReady, WindowedPipeline
+from faustapp.records import InvalidRecord, _sensor_id
+
+RETRY_AFTER_S = 2
+FORWARDED_HEADER = "X-Faustapp-Forwarded"
+
+
+def json_response(web: View, body: object, status: int = 200, **headers: str) -> Response:
+    """A JSON response encoded with orjson."""
+    return web.bytes(
+        orjson.dumps(body), content_type="application/json", status=status, headers=headers
+    )
+
+
+def error(web: View, status: int, message: str, **headers: str) -> Response:
+    """Every error is JSON with an ``error`` field, never an HTML page or a bare 500."""
+    return json_response(web, {"error": message, "status": status}, status, **headers)
+
+
+def unavailable(web: View, reason: str) -> Response:
+    """503 that tells clients when to come back."""
+    return error(web, 503, reason, **{"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def route_to_owner(web: View, request: Request, table_name: str, key: str) -> Response | None:
+    """Proxy the request to the worker that owns ``key``; None when that is this worker."""
+    if request.headers.get(FORWARDED_HEADER):
+        return None  # one hop only: the sender believed we own it, answer from local state
+    try:
+        owner: URL = app.router.key_store(table_name, key)
+        if (owner.host, owner.port) == (app.conf.canonical_url.host, app.conf.canonical_url.port):
+            raise SameNode()
+    except SameNode:
+        return None
+    except KeyError:
+        return unavailable(web, "partition owners are being reassigned (rebalance)")
+    url = request.url.with_host(owner.host).with_port(owner.port)
+    try:
+        async with app.http_client.get(
+            url, headers={FORWARDED_HEADER: "1"}, timeout=aiohttp.ClientTimeout(total=5)
+        ) as upstream:
+            body = await upstream.read()
+            headers = {"X-Faustapp-Served-By": str(owner)}
+            if "Retry-After" in upstream.headers:
+                headers["Retry-After"] = upstream.headers["Retry-After"]
+            return web.bytes(
+                body,
+                content_type=upstream.content_type or "application/json",
+                status=upstream.status,
+                headers=headers,
+            )
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return unavailable(web, f"owner {owner} did not answer: {exc.__class__.__name__}")
+
+
+def window_view(pipeline: WindowedPipeline, key: str) -> dict[str, object] | None:
+    """Open windows of one key with their running figures, or None when it has none."""
+    states = pipeline.windows_of(key)
+    if not states:
+        return None
+    return {
+        pipeline.spec.key_field: key,
+        "pipeline": pipeline.spec.name,
+        "grace_ms": pipeline.spec.window.grace_ms,
+        "windows": [
+            {
+                "window_start": state.window.start,
+                "window_end": state.window.end,
+                **state.stats.summary(),
+            }
+            for state in states
+        ],
+    }
+
+
+@app.page("/api/sensors/{sensor_id}")
+class SensorView(View):
+    """Live state of one sensor: its open 1-minute windows."""
+
+    async def get(self, request: Request, sensor_id: str) -> Response:
+        """Answer from the owner of the sensor's partition."""
+        try:
+            _sensor_id(sensor_id)
+        except InvalidRecord as exc:
+            return error(self, 400, f"invalid sensor id: {exc}")
+        routed = await route_to_owner(self, request, windows_1m.name, sensor_id)
+        if routed is not None:
+            return routed
+        try:
+            found = window_view(stats_1m, sensor_id)
+        except PartitionNotReady as exc:
+            return unavailable(self, str(exc))
+        if found is None:
+            return error(self, 404, f"unknown sensor {sensor_id!r}: no open window")
+        return json_response(self, found)
