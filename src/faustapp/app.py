@@ -27,7 +27,8 @@ app = faust.App(
     autodiscover=False,
 )
 
-setup_prometheus_sensors(app, "/metrics")
+# A fixed prefix keeps metric names (and so the dashboards) stable whatever the app id.
+setup_prometheus_sensors(app, "/metrics", name_prefix="faustapp")
 
 # Pipelines and views register themselves on import; they need ``app`` above.
 from faustapp import web  # noqa: E402,F401

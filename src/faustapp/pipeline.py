@@ -49,6 +49,8 @@ class PipelineSpec:
     key_field: str
     window: WindowSpec
     decode: Callable[[bytes | None], Decoded]
+    late_topic: str = LATE
+    dlq_topic: str = DLQ
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -205,7 +207,10 @@ class WindowedPipeline:
             "value_b64": _b64(message.value),
         }
         return await self.producer.send(
-            DLQ, message.key, orjson.dumps(record), source_partition=message.partition
+            self.spec.dlq_topic,
+            message.key,
+            orjson.dumps(record),
+            source_partition=message.partition,
         )
 
     async def _forward(self, message: Message, key: str, home: int) -> Awaitable[RecordMetadata]:
@@ -234,7 +239,10 @@ class WindowedPipeline:
             "reason": late.reason,
         }
         return await self.producer.send(
-            LATE, event.key.encode(), orjson.dumps(record), source_partition=partition
+            self.spec.late_topic,
+            event.key.encode(),
+            orjson.dumps(record),
+            source_partition=partition,
         )
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 GUARANTEES = ("at_least_once", "exactly_once")
+_TOPIC_CHARS = re.compile(r"[A-Za-z0-9._-]*")
 
 
 class SettingsError(ValueError):
@@ -29,6 +31,11 @@ class Settings:
     batch_size: int = 1000
     batch_within_ms: int = 50
     app_id: str = "faustapp"
+    topic_prefix: str = ""
+
+    def topic(self, name: str) -> str:
+        """Actual topic name: the prefix lets several deployments share one cluster."""
+        return f"{self.topic_prefix}{name}"
 
     @property
     def bootstrap_servers(self) -> str:
@@ -63,7 +70,8 @@ class Settings:
             batch_within_ms=_int(
                 env, "FAUSTAPP_BATCH_WITHIN_MS", defaults.batch_within_ms, low=1, high=60_000
             ),
-            app_id=env.get("FAUSTAPP_APP_ID", defaults.app_id).strip() or defaults.app_id,
+            app_id=_topic_safe(env, "FAUSTAPP_APP_ID", defaults.app_id) or defaults.app_id,
+            topic_prefix=_topic_safe(env, "FAUSTAPP_TOPIC_PREFIX", defaults.topic_prefix),
         )
 
 
@@ -77,6 +85,18 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
         raise SettingsError(f"{name}={raw!r} is not an integer") from None
     if not low <= value <= high:
         raise SettingsError(f"{name}={value} is out of range [{low}, {high}]")
+    return value
+
+
+def _topic_safe(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip()
+    if len(value) > 100 or not _TOPIC_CHARS.fullmatch(value):
+        raise SettingsError(
+            f"{name}={raw!r} may hold at most 100 of the characters a-z A-Z 0-9 . _ -"
+        )
     return value
 
 

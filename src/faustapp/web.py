@@ -105,3 +105,28 @@ class SensorView(View):
         if found is None:
             return error(self, 404, f"unknown sensor {sensor_id!r}: no open window")
         return json_response(self, found)
+
+
+@app.page("/api/health")
+class HealthView(View):
+    """Readiness: 200 once this worker owns its partitions and their state is recovered."""
+
+    async def get(self, request: Request) -> Response:
+        """503 with the reason while rebalancing or recovering, so probes and clients wait."""
+        actives = sorted(
+            tp.partition
+            for tp in app.assignor.assigned_actives()
+            if tp.topic == stats_1m.spec.source_topic
+        )
+        body = {
+            "status": "ok",
+            "worker": str(app.conf.canonical_url),
+            "processing_guarantee": app.conf.processing_guarantee.value,
+            "active_partitions": actives,
+            "rebalancing": bool(app.rebalancing),
+            "recovered": bool(app.tables.actives_ready),
+        }
+        if app.rebalancing or not app.tables.actives_ready:
+            body["status"] = "recovering" if not app.tables.actives_ready else "rebalancing"
+            return json_response(self, body, 503, **{"Retry-After": str(RETRY_AFTER_S)})
+        return json_response(self, body)

@@ -21,14 +21,19 @@ def decode_sensor(raw: bytes | None) -> Decoded:
 
 
 readings_topic = app.topic(
-    SENSOR_READINGS,
+    settings.topic(SENSOR_READINGS),
     key_serializer="raw",
     value_serializer="raw",
     partitions=settings.partitions,
     internal=True,  # faustapp creates it with the configured partitions, like Faust's own topics
 )
 output_topics = [
-    app.topic(name, key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
+    app.topic(
+        settings.topic(name),
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
     for name in (SENSOR_STATS_1M, LATE, DLQ)
 ]
 
@@ -41,11 +46,13 @@ windows_1m = app.Table(
 
 STATS_1M = PipelineSpec(
     name="sensor-stats-1m",
-    source_topic=SENSOR_READINGS,
-    output_topic=SENSOR_STATS_1M,
+    source_topic=settings.topic(SENSOR_READINGS),
+    output_topic=settings.topic(SENSOR_STATS_1M),
     key_field="sensor_id",
     window=WindowSpec(tumbling(60_000), grace_ms=settings.grace_ms),
     decode=decode_sensor,
+    late_topic=settings.topic(LATE),
+    dlq_topic=settings.topic(DLQ),
 )
 stats_1m = WindowedPipeline(app, STATS_1M, windows_1m, settings.partitions)
 
@@ -61,4 +68,4 @@ async def sensor_stats_1m(stream):  # noqa: ANN001 - Faust passes its Stream
 
 @app.on_partitions_revoked.connect
 async def _forget_revoked(sender: object, revoked: Set[TP], **kwargs: object) -> None:
-    stats_1m.forget(tp.partition for tp in revoked if tp.topic == SENSOR_READINGS)
+    stats_1m.forget(tp.partition for tp in revoked if tp.topic == STATS_1M.source_topic)

@@ -1,0 +1,91 @@
+"""Options of the sensor-readings generator, checked once so the core can trust them."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, replace
+
+from faustapp.topics import SENSOR_READINGS
+
+#: Event-time spacing used by ``--rate 0`` when no ``--interval-ms`` is given: an unpaced
+#: benchmark run then still spreads its readings over a predictable event-time span.
+UNPACED_INTERVAL_MS = 1.0
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """One generator run; frozen so the producer loop and the pure core read the same values."""
+
+    topic: str = SENSOR_READINGS
+    rate: float = 2000.0
+    """Readings per second of wall-clock time; ``0`` sends as fast as possible."""
+    count: int = 100_000
+    """Readings to produce; ``0`` keeps going until stopped."""
+    sensors: int = 500
+    disorder_ms: int = 3000
+    """Upper bound on how far back in event time a reading may be shuffled."""
+    bad_ratio: float = 0.001
+    """Probability that a record is deliberately malformed."""
+    seed: int | None = None
+    """``None`` draws a fresh seed (see :meth:`resolved`)."""
+    start_ms: int | None = None
+    """Nominal event time of the first reading; ``None`` means now."""
+    interval_ms: float | None = None
+    """Nominal event-time step between consecutive readings; ``None`` derives it from rate."""
+    quiet: bool = False
+    partitions: int = 4
+    """Partition count used only when the topic has to be created."""
+    replication_factor: int = 1
+    """Replication factor used only when the topic has to be created."""
+
+    def __post_init__(self) -> None:
+        problems = config_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def effective_interval_ms(self) -> float:
+        """Event time advances like the wall clock of a paced run, so windows close naturally."""
+        if self.interval_ms is not None:
+            return self.interval_ms
+        if self.rate > 0:
+            return 1000.0 / self.rate
+        return UNPACED_INTERVAL_MS
+
+    def resolved(self) -> GeneratorConfig:
+        """Pin seed and start time so a run can be logged and replayed exactly."""
+        seed = self.seed if self.seed is not None else random.SystemRandom().randrange(2**32)
+        start_ms = self.start_ms if self.start_ms is not None else time.time_ns() // 1_000_000
+        if seed == self.seed and start_ms == self.start_ms:
+            return self
+        return replace(self, seed=seed, start_ms=start_ms)
+
+
+def config_problems(config: GeneratorConfig) -> list[str]:
+    """Collect every bad option at once so a user fixes them in one go."""
+    problems = []
+    if not config.topic:
+        problems.append("topic must not be empty")
+    if not math.isfinite(config.rate) or config.rate < 0:
+        problems.append(f"rate must be a finite number >= 0, got {config.rate}")
+    if config.count < 0:
+        problems.append(f"count must be >= 0, got {config.count}")
+    if config.sensors < 1:
+        problems.append(f"sensors must be >= 1, got {config.sensors}")
+    if config.disorder_ms < 0:
+        problems.append(f"disorder-ms must be >= 0, got {config.disorder_ms}")
+    if not 0.0 <= config.bad_ratio <= 1.0:
+        problems.append(f"bad-ratio must be within [0, 1], got {config.bad_ratio}")
+    if config.interval_ms is not None and (
+        not math.isfinite(config.interval_ms) or config.interval_ms < 0
+    ):
+        problems.append(f"interval-ms must be a finite number >= 0, got {config.interval_ms}")
+    if config.start_ms is not None and config.start_ms < 0:
+        problems.append(f"start-ms must be >= 0, got {config.start_ms}")
+    if config.partitions < 1:
+        problems.append(f"partitions must be >= 1, got {config.partitions}")
+    if config.replication_factor < 1:
+        problems.append(f"replication-factor must be >= 1, got {config.replication_factor}")
+    return problems

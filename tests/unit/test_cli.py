@@ -1,0 +1,232 @@
+"""The ``faustapp`` command must route, validate and report exit codes the way scripts expect."""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from typing import Any
+
+import pytest
+
+from faustapp import cli
+from faustapp.generator import GeneratorConfig, ProduceReport
+from faustapp.settings import SettingsError
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("FAUSTAPP_"):
+            monkeypatch.delenv(name)
+
+
+def run_main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.setattr(sys, "argv", ["faustapp", *args])
+    try:
+        cli.main()
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 1
+    return 0
+
+
+def make_report(**overrides: Any) -> ProduceReport:
+    fields: dict[str, Any] = {
+        "topic": "sensor-readings",
+        "requested": 10,
+        "sent": 10,
+        "acked": 10,
+        "failed": 0,
+        "bad": 0,
+        "bad_by_kind": {},
+        "elapsed_s": 0.1,
+        "interrupted": False,
+        "seed": 1,
+        "start_ms": 0,
+    }
+    fields.update(overrides)
+    return ProduceReport(**fields)
+
+
+class RecordingProduce:
+    """Stands in for the Kafka loop so the CLI can be checked without a broker."""
+
+    def __init__(self, report: ProduceReport) -> None:
+        self.report = report
+        self.calls: list[tuple[GeneratorConfig, str]] = []
+
+    async def __call__(
+        self, config: GeneratorConfig, bootstrap: str, **kwargs: object
+    ) -> ProduceReport:
+        self.calls.append((config, bootstrap))
+        return self.report
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> RecordingProduce:
+    fake = RecordingProduce(make_report())
+    monkeypatch.setattr(cli, "produce", fake)
+    return fake
+
+
+def test_generate_sensors_help_works(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(monkeypatch, "generate", "sensors", "--help") == 0
+    out = capsys.readouterr().out
+    assert "usage: faustapp generate sensors" in out
+    for option in ("--rate", "--count", "--sensors", "--disorder-ms", "--bad-ratio", "--seed"):
+        assert option in out
+
+
+def test_generate_help_lists_sensors(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(monkeypatch, "generate", "--help") == 0
+    assert "sensors" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate", "-1"], "--rate"),
+        (["--rate", "fast"], "--rate"),
+        (["--bad-ratio", "1.5"], "--bad-ratio"),
+        (["--bad-ratio", "-0.1"], "--bad-ratio"),
+        (["--sensors", "0"], "--sensors"),
+        (["--count", "-5"], "--count"),
+        (["--count", "1e3"], "--count"),
+        (["--disorder-ms", "-1"], "--disorder-ms"),
+        (["--partitions", "0"], "--partitions"),
+        (["--interval-ms", "nan"], "--interval-ms"),
+        (["--no-such-option"], "unrecognized"),
+    ],
+)
+def test_bad_option_values_exit_2_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    recorded: RecordingProduce,
+    args: list[str],
+    message: str,
+) -> None:
+    assert run_main(monkeypatch, "generate", "sensors", *args) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and message in err
+    assert recorded.calls == []
+
+
+@pytest.mark.parametrize("args", [[], ["planets"]])
+def test_missing_or_unknown_dataset_exits_2(
+    monkeypatch: pytest.MonkeyPatch, recorded: RecordingProduce, args: list[str]
+) -> None:
+    assert run_main(monkeypatch, "generate", *args) == 2
+    assert recorded.calls == []
+
+
+def test_settings_error_exits_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    recorded: RecordingProduce,
+) -> None:
+    monkeypatch.setenv("FAUSTAPP_BROKER", "not a broker")
+    assert run_main(monkeypatch, "generate", "sensors") == 2
+    assert capsys.readouterr().err.startswith("error: FAUSTAPP_BROKER=")
+    assert recorded.calls == []
+
+
+def test_options_reach_the_generator(
+    monkeypatch: pytest.MonkeyPatch, recorded: RecordingProduce
+) -> None:
+    monkeypatch.setenv("FAUSTAPP_BROKER", "kafka://kafka-1:9093")
+    monkeypatch.setenv("FAUSTAPP_PARTITIONS", "12")
+    code = run_main(
+        monkeypatch,
+        "generate",
+        "sensors",
+        "--rate=2000",
+        "--count=100000",
+        "--sensors=500",
+        "--disorder-ms=3000",
+        "--bad-ratio=0.001",
+        "--seed=9",
+        "--start-ms=1732435200000",
+        "--interval-ms=0.25",
+        "--topic=readings-test",
+        "--quiet",
+    )
+    assert code == 0
+    ((config, bootstrap),) = recorded.calls
+    assert bootstrap == "kafka-1:9093"
+    assert config == GeneratorConfig(
+        topic="readings-test",
+        rate=2000.0,
+        count=100_000,
+        sensors=500,
+        disorder_ms=3000,
+        bad_ratio=0.001,
+        seed=9,
+        start_ms=1_732_435_200_000,
+        interval_ms=0.25,
+        quiet=True,
+        partitions=12,
+    )
+
+
+def test_partitions_option_overrides_settings(
+    monkeypatch: pytest.MonkeyPatch, recorded: RecordingProduce
+) -> None:
+    monkeypatch.setenv("FAUSTAPP_PARTITIONS", "12")
+    assert run_main(monkeypatch, "generate", "sensors", "--partitions", "3", "--rate", "0") == 0
+    ((config, _),) = recorded.calls
+    assert (config.partitions, config.rate) == (3, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("report", "expected_code"),
+    [
+        (make_report(), 0),
+        (make_report(interrupted=True, sent=5, acked=5), 130),
+        (make_report(acked=9, failed=1, first_error="boom"), 1),
+    ],
+)
+def test_exit_code_reflects_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+    recorded: RecordingProduce,
+    report: ProduceReport,
+    expected_code: int,
+) -> None:
+    recorded.report = report
+    assert run_main(monkeypatch, "generate", "sensors", "--quiet") == expected_code
+
+
+def test_unreachable_broker_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aiokafka.errors import KafkaConnectionError
+
+    async def unreachable(config: GeneratorConfig, bootstrap: str, **kwargs: object) -> None:
+        raise KafkaConnectionError("Unable to bootstrap")
+
+    monkeypatch.setattr(cli, "produce", unreachable)
+    assert run_main(monkeypatch, "generate", "sensors") == 1
+    assert "error: cannot produce to Kafka at 127.0.0.1:9092" in capsys.readouterr().err
+
+
+def test_other_commands_go_to_faust(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+    fake_app = types.SimpleNamespace(main=lambda: seen.append(list(sys.argv)))
+    monkeypatch.setitem(sys.modules, "faustapp.app", types.SimpleNamespace(app=fake_app))
+    assert run_main(monkeypatch, "worker", "-l", "info") == 0
+    assert seen == [["faustapp", "worker", "-l", "info"]]
+
+
+def test_settings_error_from_faust_app_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken_main() -> None:
+        raise SettingsError("FAUSTAPP_WEB_PORT=0 is out of range [1, 65535]")
+
+    fake_app = types.SimpleNamespace(main=broken_main)
+    monkeypatch.setitem(sys.modules, "faustapp.app", types.SimpleNamespace(app=fake_app))
+    assert run_main(monkeypatch, "worker") == 2
+    assert capsys.readouterr().err == "error: FAUSTAPP_WEB_PORT=0 is out of range [1, 65535]\n"
