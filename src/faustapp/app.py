@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types.enums import ProcessingGuarantee
 
+from faustapp.local_state import LocalStateGuard
 from faustapp.settings import Settings
 
 settings = Settings.from_env()
 
-app = faust.App(
+
+class FaustApp(faust.App):
+    """Faust's App, plus a check of local state left behind by a crashed worker."""
+
+    async def on_first_start(self) -> None:
+        """Runs in the worker before any table partition is opened."""
+        self._state_guard = LocalStateGuard(self.conf.datadir, self.conf.tabledir, self.conf.id)
+        exactly_once = self.conf.processing_guarantee == ProcessingGuarantee.EXACTLY_ONCE
+        self._state_guard.on_start(exactly_once=exactly_once)
+        await super().on_first_start()
+
+    async def on_shutdown(self) -> None:
+        """Reached only after a clean stop, when Faust has committed."""
+        await super().on_shutdown()
+        guard = getattr(self, "_state_guard", None)
+        if guard is not None:
+            guard.on_clean_stop()
+
+
+app = FaustApp(
     settings.app_id,
     broker=settings.broker,
     store="rocksdb://",
@@ -23,6 +44,9 @@ app = faust.App(
     web_port=settings.web_port,
     canonical_url=f"http://{settings.web_host}:{settings.web_port}",
     producer_linger_ms=5,
+    # A crashed worker's partitions move after this long (Faust's default is a minute).
+    broker_session_timeout=settings.session_timeout_ms / 1000,
+    broker_heartbeat_interval=min(3.0, settings.session_timeout_ms / 3000),
     stream_wait_empty=False,
     autodiscover=False,
 )

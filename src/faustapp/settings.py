@@ -32,6 +32,7 @@ class Settings:
     batch_within_ms: int = 50
     app_id: str = "faustapp"
     topic_prefix: str = ""
+    session_timeout_ms: int = 10_000
 
     def topic(self, name: str) -> str:
         """Actual topic name: the prefix lets several deployments share one cluster."""
@@ -72,6 +73,13 @@ class Settings:
             ),
             app_id=_topic_safe(env, "FAUSTAPP_APP_ID", defaults.app_id) or defaults.app_id,
             topic_prefix=_topic_safe(env, "FAUSTAPP_TOPIC_PREFIX", defaults.topic_prefix),
+            session_timeout_ms=_int(
+                env,
+                "FAUSTAPP_SESSION_TIMEOUT_MS",
+                defaults.session_timeout_ms,
+                low=6000,
+                high=300_000,
+            ),
         )
 
 
