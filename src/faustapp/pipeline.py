@@ -21,12 +21,12 @@ from faustapp.records import InvalidRecord
 from faustapp.tables.engine import (
     MARK_KEY,
     BatchOutcome,
-    Event,
     LateEvent,
     PartitionWindows,
     WindowSpec,
     WindowState,
 )
+from faustapp.tables.events import Event
 from faustapp.tables.store import TableStore
 from faustapp.topics import DLQ, LATE
 

@@ -54,7 +54,7 @@ def _sensor_id(raw: object) -> str:
         raise InvalidRecord(f"field 'sensor_id' must be a string, got {type(raw).__name__}")
     if not raw or len(raw) > MAX_KEY_LENGTH:
         raise InvalidRecord(f"field 'sensor_id' must be 1 to {MAX_KEY_LENGTH} characters")
-    if any(ord(ch) < 0x20 for ch in raw) or "/" in raw:
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in raw) or "/" in raw:
         raise InvalidRecord("field 'sensor_id' must not contain control characters or '/'")
     return raw
 

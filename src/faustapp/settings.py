@@ -126,6 +126,10 @@ def _broker(env: Mapping[str, str], name: str, default: str) -> str:
     for item in value.replace(";", ",").split(","):
         item = item.strip()
         url = urlparse(item if "://" in item else f"kafka://{item}")
-        if url.scheme not in ("kafka", "aiokafka") or not url.hostname or url.port is None:
+        try:
+            port = url.port
+        except ValueError:
+            port = None
+        if url.scheme not in ("kafka", "aiokafka") or not url.hostname or not port:
             raise SettingsError(f"{name}={raw!r} is not a broker URL like kafka://127.0.0.1:9092")
     return value if "://" in value else f"kafka://{value}"

@@ -78,7 +78,7 @@ def window_view(pipeline: WindowedPipeline, key: str) -> dict[str, object] | Non
             {
                 "window_start": state.window.start,
                 "window_end": state.window.end,
-                **state.stats.summary(),
+                **state.figures(pipeline.spec.window),
             }
             for state in states
         ],

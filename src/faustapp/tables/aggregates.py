@@ -1,9 +1,13 @@
-"""Mergeable running statistics, so partial aggregates from batches or workers combine exactly."""
+"""Mergeable aggregates, so partial aggregates from batches, windows or workers combine exactly."""
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
+
+from faustapp.tables.events import Event
 
 
 @dataclass(slots=True)
@@ -78,3 +82,98 @@ class RunningStats:
             "max": self.maximum,
             "stddev": self.stddev,
         }
+
+
+class Aggregator(ABC):
+    """One family of figures a window computes: mergeable, serialisable, stateless itself."""
+
+    @abstractmethod
+    def create(self) -> Any:
+        """A fresh, empty state."""
+
+    @abstractmethod
+    def add(self, state: Any, event: Event) -> None:
+        """Fold one event into ``state`` in place."""
+
+    @abstractmethod
+    def merge(self, into: Any, other: Any) -> Any:
+        """``into`` with ``other`` folded in, as if its events had been added there (may reuse
+        ``into``; use the returned state)."""
+
+    @abstractmethod
+    def dump(self, state: Any) -> Any:
+        """A JSON-serialisable form of the state."""
+
+    @abstractmethod
+    def load(self, data: Any) -> Any:
+        """Inverse of :meth:`dump`."""
+
+    @abstractmethod
+    def result(self, state: Any) -> dict[str, Any]:
+        """The output fields this aggregate contributes."""
+
+
+class Stats(Aggregator):
+    """count, sum, mean, min, max and population stddev of the events' values."""
+
+    def create(self) -> RunningStats:
+        return RunningStats()
+
+    def add(self, state: RunningStats, event: Event) -> None:
+        state.add(event.value)
+
+    def merge(self, into: RunningStats, other: RunningStats) -> RunningStats:
+        into.merge(other)
+        return into
+
+    def dump(self, state: RunningStats) -> list[float | int]:
+        return state.to_list()
+
+    def load(self, data: list[float | int]) -> RunningStats:
+        return RunningStats.from_list(data)
+
+    def result(self, state: RunningStats) -> dict[str, Any]:
+        return state.summary()
+
+
+class FirstLast(Aggregator):
+    """The first and last value by event time (ties: the earlier offset is first)."""
+
+    def create(self) -> list[Any]:
+        return [None, None]  # each: [ts, offset, value]
+
+    def add(self, state: list[Any], event: Event) -> None:
+        point = [event.ts, event.offset, event.value]
+        if state[0] is None or point[:2] < state[0][:2]:
+            state[0] = point
+        if state[1] is None or point[:2] > state[1][:2]:
+            state[1] = point
+
+    def merge(self, into: list[Any], other: list[Any]) -> list[Any]:
+        for point in other:
+            if point is not None:
+                self.add(into, Event("", point[0], point[2], point[1]))
+        return into
+
+    def dump(self, state: list[Any]) -> list[Any]:
+        return state
+
+    def load(self, data: list[Any]) -> list[Any]:
+        return data
+
+    def result(self, state: list[Any]) -> dict[str, Any]:
+        first, last = state
+        return {
+            "first": None if first is None else first[2],
+            "first_ts": None if first is None else first[0],
+            "last": None if last is None else last[2],
+            "last_ts": None if last is None else last[0],
+        }
+
+
+def compose_result(aggregates: tuple[Aggregator, ...], states: list[Any]) -> dict[str, Any]:
+    """Every aggregate's fields in one mapping, in declaration order."""
+    out: dict[str, Any] = {}
+    for aggregate, state in zip(aggregates, states, strict=True):
+        out.update(aggregate.result(state))
+    return out

@@ -12,11 +12,23 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
-from faustapp.tables.aggregates import RunningStats
-from faustapp.tables.windows import HoppingWindows, Window
+from faustapp.tables.aggregates import Aggregator, Stats, compose_result
+from faustapp.tables.events import Event
+from faustapp.tables.windows import HoppingWindows, SessionWindows, Window
+
+__all__ = [
+    "BatchOutcome",
+    "Event",
+    "LateEvent",
+    "PartitionWindows",
+    "WindowResult",
+    "WindowSpec",
+    "WindowState",
+]
 
 WINDOW_PREFIX = b"w"
 MARK_KEY = b"m\x00partition"
@@ -40,45 +52,55 @@ def parse_window_key(raw: bytes) -> tuple[str, int]:
 
 @dataclass(frozen=True, slots=True)
 class WindowSpec:
-    """What a windowed pipeline aggregates over: the assigner and the grace period."""
+    """What a windowed pipeline aggregates over: windows, grace period and aggregates."""
 
-    windows: HoppingWindows
+    windows: HoppingWindows | SessionWindows
     grace_ms: int
+    aggregates: tuple[Aggregator, ...] = (Stats(),)
 
     def __post_init__(self) -> None:
         if self.grace_ms < 0:
             raise ValueError("grace must be zero or more milliseconds")
+        if not self.aggregates:
+            raise ValueError("a window needs at least one aggregate")
 
+    @property
+    def sessions(self) -> bool:
+        """Whether windows are sessions (variable bounds, merged by gaps)."""
+        return isinstance(self.windows, SessionWindows)
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One decoded input event, with the offset that makes replays detectable."""
-
-    key: str
-    ts: int
-    value: float
-    offset: int
+    def close_at(self, window: Window) -> int:
+        """Stream time at which ``window`` is final."""
+        if isinstance(self.windows, SessionWindows):
+            return window.end + self.windows.gap_ms + self.grace_ms
+        return window.end + self.grace_ms
 
 
 @dataclass(slots=True)
 class WindowState:
-    """The running aggregate of one key's window, and the last source offset folded into it."""
+    """The running aggregates of one key's window, and the last source offset folded into it."""
 
     key: str
     window: Window
-    stats: RunningStats = field(default_factory=RunningStats)
+    states: list[Any]
     applied_offset: int = -1
 
-    def encode(self) -> bytes:
+    def encode(self, spec: WindowSpec) -> bytes:
         """Serialised form for the table and its changelog."""
-        return orjson.dumps([self.window.end, self.applied_offset, self.stats.to_list()])
+        dumped = [agg.dump(state) for agg, state in zip(spec.aggregates, self.states, strict=True)]
+        return orjson.dumps([self.window.end, self.applied_offset, dumped])
 
     @classmethod
-    def decode(cls, raw_key: bytes, raw_value: bytes) -> WindowState:
+    def decode(cls, spec: WindowSpec, raw_key: bytes, raw_value: bytes) -> WindowState:
         """Rebuild from a table record."""
         key, start = parse_window_key(raw_key)
-        end, applied_offset, stats = orjson.loads(raw_value)
-        return cls(key, Window(start, end), RunningStats.from_list(stats), applied_offset)
+        end, applied_offset, dumped = orjson.loads(raw_value)
+        states = [agg.load(data) for agg, data in zip(spec.aggregates, dumped, strict=True)]
+        return cls(key, Window(start, end), states, applied_offset)
+
+    def figures(self, spec: WindowSpec) -> dict[str, Any]:
+        """Current figures of every aggregate."""
+        return compose_result(spec.aggregates, self.states)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +109,7 @@ class WindowResult:
 
     key: str
     window: Window
-    stats: RunningStats
+    figures: dict[str, Any]
 
     def as_dict(self, key_field: str) -> dict[str, object]:
         """The output topic's JSON shape."""
@@ -95,7 +117,7 @@ class WindowResult:
             key_field: self.key,
             "window_start": self.window.start,
             "window_end": self.window.end,
-            **self.stats.summary(),
+            **self.figures,
         }
 
 
@@ -113,9 +135,9 @@ class LateEvent:
 class BatchOutcome:
     """What one batch asks the caller to persist and emit, in application order."""
 
-    updates: list[tuple[bytes, bytes]] = field(default_factory=list)
+    updates: list[tuple[bytes, bytes | None]] = field(default_factory=list)
     mark: bytes = b""
-    results: list[WindowResult] = field(default_factory=list)
+    results: list[Any] = field(default_factory=list)
     deletes: list[bytes] = field(default_factory=list)
     late: list[LateEvent] = field(default_factory=list)
     accepted: int = 0
@@ -125,9 +147,10 @@ class BatchOutcome:
 class PartitionWindows:
     """Open windows, stream time and close schedule of one input partition.
 
-    Stream time is the largest event time seen on the partition. A window [start, end) is final once
-    stream time >= end + grace; events for a final window are late. The close schedule is derived
-    from the stored windows alone, so it survives restarts and rebalances.
+    Stream time is the largest event time seen on the partition. A window is final once stream
+    time >= its close time (end + grace; for sessions end + gap + grace); events for a final
+    window are late. The close schedule is derived from the stored windows alone, so it survives
+    restarts and rebalances.
     """
 
     def __init__(self, spec: WindowSpec) -> None:
@@ -135,6 +158,7 @@ class PartitionWindows:
         self.stream_time = -1
         self.applied_offset = -1
         self.open: dict[tuple[str, int], WindowState] = {}
+        self._by_key: dict[str, set[int]] = {}
         self._schedule: list[tuple[int, str, int]] = []
 
     @classmethod
@@ -143,25 +167,55 @@ class PartitionWindows:
         part = cls(spec)
         for raw_key, raw_value in records:
             if raw_key == MARK_KEY:
-                part.stream_time, part.applied_offset = orjson.loads(raw_value)
+                part.stream_time, part.applied_offset = orjson.loads(raw_value)[:2]
             elif raw_key.startswith(WINDOW_PREFIX):
-                state = WindowState.decode(raw_key, raw_value)
-                part._track(state)
+                part._track(WindowState.decode(spec, raw_key, raw_value))
+        if spec.sessions:
+            part._drop_absorbed_sessions()
         return part
+
+    def _drop_absorbed_sessions(self) -> None:
+        # A crash after a merge was persisted but before the absorbed sessions were deleted
+        # leaves sessions lying inside the merged one; genuine sessions never overlap.
+        for key, starts in list(self._by_key.items()):
+            sessions = sorted((self.open[(key, s)] for s in starts), key=lambda w: w.window.start)
+            for inner in sessions:
+                for outer in sessions:
+                    if outer is not inner and _contains(outer.window, inner.window):
+                        self._untrack(inner)
+                        break
 
     def _track(self, state: WindowState) -> None:
         self.open[(state.key, state.window.start)] = state
-        close_at = state.window.end + self.spec.grace_ms
-        heapq.heappush(self._schedule, (close_at, state.key, state.window.start))
+        self._by_key.setdefault(state.key, set()).add(state.window.start)
+        heapq.heappush(
+            self._schedule, (self.spec.close_at(state.window), state.key, state.window.start)
+        )
+
+    def _untrack(self, state: WindowState) -> None:
+        self.open.pop((state.key, state.window.start), None)
+        starts = self._by_key.get(state.key)
+        if starts is not None:
+            starts.discard(state.window.start)
+            if not starts:
+                del self._by_key[state.key]
 
     def windows_of(self, key: str) -> list[WindowState]:
         """The key's open windows, oldest first."""
-        found = [state for (k, _), state in self.open.items() if k == key]
-        return sorted(found, key=lambda state: state.window.start)
+        starts = sorted(self._by_key.get(key, ()))
+        return [self.open[(key, start)] for start in starts]
 
     def keys(self) -> Iterator[str]:
         """Keys with at least one open window."""
-        return iter({key for key, _ in self.open})
+        return iter(list(self._by_key))
+
+    def _new_state(self, key: str, window: Window) -> WindowState:
+        return WindowState(key, window, [agg.create() for agg in self.spec.aggregates])
+
+    def _fold(self, state: WindowState, event: Event) -> None:
+        for aggregate, agg_state in zip(self.spec.aggregates, state.states, strict=True):
+            aggregate.add(agg_state, event)
+        state.applied_offset = event.offset
 
     def process(self, events: Iterable[Event], through_offset: int = -1) -> BatchOutcome:
         """Fold a batch of this partition's events (in offset order) into the open windows.
@@ -171,64 +225,121 @@ class PartitionWindows:
         """
         outcome = BatchOutcome()
         dirty: dict[tuple[str, int], WindowState] = {}
-        grace = self.spec.grace_ms
-        assign = self.spec.windows.windows_for
+        absorbed: list[bytes] = []
         for event in events:
             if event.offset <= self.applied_offset:
                 outcome.replayed += 1
                 continue
             self.applied_offset = event.offset
-            stream_time = self.stream_time
-            missed: Window | None = None
-            took = False
-            for window in assign(event.ts):
-                if stream_time >= window.end + grace:
-                    missed = missed or window
-                    continue
-                slot = (event.key, window.start)
-                state = self.open.get(slot)
-                if state is None:
-                    state = WindowState(event.key, window)
-                    self._track(state)
-                if event.offset <= state.applied_offset:
-                    took = True
-                    continue
-                state.stats.add(event.value)
-                state.applied_offset = event.offset
-                dirty[slot] = state
-                took = True
-            if took:
+            if self.spec.sessions:
+                late = self._add_to_session(event, dirty, absorbed)
+            else:
+                late = self._add_to_windows(event, dirty)
+            if late is None:
                 outcome.accepted += 1
-            elif missed is not None:
-                outcome.late.append(
-                    LateEvent(
-                        event,
-                        missed,
-                        stream_time,
-                        f"window [{missed.start}, {missed.end}) was final at stream time "
-                        f"{stream_time} (grace {grace} ms)",
-                    )
-                )
-            if event.ts > stream_time:
+            else:
+                outcome.late.append(late)
+            if event.ts > self.stream_time:
                 self.stream_time = event.ts
         self.applied_offset = max(self.applied_offset, through_offset)
-        outcome.updates = [(window_key(*slot), state.encode()) for slot, state in dirty.items()]
-        outcome.mark = orjson.dumps([self.stream_time, self.applied_offset])
+        outcome.updates = [
+            (window_key(*slot), state.encode(self.spec)) for slot, state in dirty.items()
+        ]
+        outcome.mark = self._mark()
         self._close_due(outcome)
+        outcome.deletes[:0] = absorbed
         return outcome
+
+    def _mark(self) -> bytes:
+        return orjson.dumps([self.stream_time, self.applied_offset])
+
+    def _late(self, event: Event, window: Window) -> LateEvent:
+        return LateEvent(
+            event,
+            window,
+            self.stream_time,
+            f"window [{window.start}, {window.end}) was final at stream time "
+            f"{self.stream_time} (grace {self.spec.grace_ms} ms)",
+        )
+
+    def _add_to_windows(
+        self, event: Event, dirty: dict[tuple[str, int], WindowState]
+    ) -> LateEvent | None:
+        missed: Window | None = None
+        took = False
+        for window in self.spec.windows.windows_for(event.ts):
+            if self.stream_time >= self.spec.close_at(window):
+                missed = missed or window
+                continue
+            slot = (event.key, window.start)
+            state = self.open.get(slot)
+            if state is None:
+                state = self._new_state(event.key, window)
+                self._track(state)
+            took = True
+            if event.offset <= state.applied_offset:
+                continue
+            self._fold(state, event)
+            dirty[slot] = state
+        if took or missed is None:
+            return None
+        return self._late(event, missed)
+
+    def _add_to_session(
+        self,
+        event: Event,
+        dirty: dict[tuple[str, int], WindowState],
+        absorbed: list[bytes],
+    ) -> LateEvent | None:
+        gap = self.spec.windows.gap_ms  # type: ignore[union-attr]
+        key, ts = event.key, event.ts
+        touching = [
+            state
+            for state in self.windows_of(key)
+            if state.window.start - gap < ts < state.window.end + gap
+        ]
+        start = min([ts, *(s.window.start for s in touching)])
+        end = max([ts, *(s.window.end for s in touching)])
+        merged_window = Window(start, end)
+        if self.stream_time >= self.spec.close_at(merged_window):
+            return self._late(event, merged_window)
+        if any(event.offset <= s.applied_offset for s in touching):
+            return None  # a replay of an event these sessions already hold
+        merged = self._new_state(key, merged_window)
+        for state in touching:
+            merged.states = [
+                agg.merge(into, other)
+                for agg, into, other in zip(
+                    self.spec.aggregates, merged.states, state.states, strict=True
+                )
+            ]
+            merged.applied_offset = max(merged.applied_offset, state.applied_offset)
+            self._untrack(state)
+            dirty.pop((key, state.window.start), None)
+            if state.window.start != start:
+                absorbed.append(window_key(key, state.window.start))
+        self._fold(merged, event)
+        self._track(merged)
+        dirty[(key, start)] = merged
+        return None
 
     def _close_due(self, outcome: BatchOutcome) -> None:
         schedule = self._schedule
         while schedule and schedule[0][0] <= self.stream_time:
-            _, key, start = heapq.heappop(schedule)
-            state = self.open.pop((key, start), None)
-            if state is None:
-                continue
-            outcome.results.append(WindowResult(key, state.window, state.stats))
+            close_at, key, start = heapq.heappop(schedule)
+            state = self.open.get((key, start))
+            if state is None or self.spec.close_at(state.window) != close_at:
+                continue  # superseded: merged away or extended (sessions)
+            self._untrack(state)
+            outcome.results.append(WindowResult(key, state.window, state.figures(self.spec)))
             outcome.deletes.append(window_key(key, start))
 
     def close_due(self) -> BatchOutcome:
         """Close windows final at the restored stream time (a crash between emit and delete)."""
-        outcome = BatchOutcome(mark=orjson.dumps([self.stream_time, self.applied_offset]))
+        outcome = BatchOutcome(mark=self._mark())
         self._close_due(outcome)
         return outcome
+
+
+def _contains(outer: Window, inner: Window) -> bool:
+    return outer.start <= inner.start and inner.end <= outer.end

@@ -45,3 +45,35 @@ def tumbling(size_ms: int) -> HoppingWindows:
 def hopping(size_ms: int, step_ms: int) -> HoppingWindows:
     """Overlapping windows: every event in ``size_ms / step_ms`` of them."""
     return HoppingWindows(size_ms=size_ms, step_ms=step_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionWindows:
+    """Per key, events closer than ``gap_ms`` to each other form one session."""
+
+    gap_ms: int
+
+    def __post_init__(self) -> None:
+        if self.gap_ms <= 0:
+            raise ValueError("a session gap must be positive milliseconds")
+
+
+def session(gap_ms: int) -> SessionWindows:
+    """Activity sessions: one result per burst of a key's events."""
+    return SessionWindows(gap_ms=gap_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class SlidingWindows:
+    """For every event at ``t``, the window [t - size_ms, t] of its key's events."""
+
+    size_ms: int
+
+    def __post_init__(self) -> None:
+        if self.size_ms <= 0:
+            raise ValueError("a sliding window size must be positive milliseconds")
+
+
+def sliding(size_ms: int) -> SlidingWindows:
+    """One result per event, over the key's events in the ``size_ms`` before it."""
+    return SlidingWindows(size_ms=size_ms)

@@ -1,0 +1,1 @@
+"""Shared test support code (real Kafka broker management and client helpers)."""
