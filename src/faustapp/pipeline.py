@@ -1,4 +1,10 @@
-"""A windowed pipeline on Faust: decode, route, window, persist and emit, per partition batch."""
+"""Windowed pipelines on Faust: decode, route, window, persist and emit, per partition batch.
+
+A :class:`SourceRouter` reads one input topic: it decodes every record once, dead-letters the bad
+ones, forwards records whose value belongs to another partition, and feeds the events to every
+:class:`WindowedPipeline` declared on that topic. Each pipeline owns a table, a window engine per
+partition and an output topic.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import faust
 import orjson
@@ -18,21 +25,17 @@ from faust.types import TP, Message
 from faustapp import metrics
 from faustapp.producing import PartitionProducer
 from faustapp.records import InvalidRecord
-from faustapp.tables.engine import (
-    MARK_KEY,
-    BatchOutcome,
-    LateEvent,
-    PartitionWindows,
-    WindowSpec,
-    WindowState,
-)
+from faustapp.tables.engine import MARK_KEY, BatchOutcome, LateEvent, PartitionWindows, WindowSpec
 from faustapp.tables.events import Event
+from faustapp.tables.sliding import SlidingPartition
 from faustapp.tables.store import TableStore
+from faustapp.tables.windows import SlidingWindows
 from faustapp.topics import DLQ, LATE
 
 log = logging.getLogger(__name__)
 
 Decoded = tuple[str, int, float]
+Partition = PartitionWindows | SlidingPartition
 
 
 class PartitionNotReady(Exception):
@@ -44,13 +47,18 @@ class PipelineSpec:
     """Everything that distinguishes one windowed pipeline from another."""
 
     name: str
-    source_topic: str
     output_topic: str
     key_field: str
     window: WindowSpec
-    decode: Callable[[bytes | None], Decoded]
     late_topic: str = LATE
-    dlq_topic: str = DLQ
+    select: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
+    """Optional last step: reshape a result, or drop it by returning None (alerts)."""
+
+    def new_partition(self, records: Iterable[tuple[bytes, bytes]]) -> Partition:
+        """Window state of one partition, rebuilt from its table records."""
+        if isinstance(self.window.windows, SlidingWindows):
+            return SlidingPartition.restore(self.window, records)
+        return PartitionWindows.restore(self.window, records)
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -59,29 +67,31 @@ def partition_for(key: str, partitions: int) -> int:
 
 
 class WindowedPipeline:
-    """Runs one :class:`PipelineSpec` over the partitions this worker owns."""
+    """One windowed aggregation over the partitions of its source that this worker owns."""
 
     def __init__(
-        self, app: faust.App, spec: PipelineSpec, table: faust.Table, partitions: int
+        self,
+        app: faust.App,
+        spec: PipelineSpec,
+        table: faust.Table,
+        producer: PartitionProducer,
     ) -> None:
         self.app = app
         self.spec = spec
-        self.partitions = partitions
-        self.producer = PartitionProducer(app, spec.source_topic)
-        self.store = TableStore(app, table, self.producer)
-        self._parts: dict[int, PartitionWindows] = {}
+        self.producer = producer
+        self.store = TableStore(app, table, producer)
+        self._parts: dict[int, Partition] = {}
 
-    # -- state ------------------------------------------------------------------------------
-
-    def loaded(self, partition: int) -> PartitionWindows | None:
+    def loaded(self, partition: int) -> Partition | None:
         """In-memory state of a partition, if it was restored since it was assigned."""
         return self._parts.get(partition)
 
-    def _restore(self, partition: int) -> PartitionWindows:
-        part = PartitionWindows.restore(self.spec.window, self.store.records(partition))
+    def restore(self, partition: int) -> Partition:
+        """Rebuild a partition's state from its table (after assignment or recovery)."""
+        part = self.spec.new_partition(self.store.records(partition))
         self._parts[partition] = part
         log.info(
-            "%s: partition %d restored: %d open windows, stream time %d, applied offset %d",
+            "%s: partition %d restored: %d keys in state, stream time %d, applied offset %d",
             self.spec.name,
             partition,
             len(part.open),
@@ -95,139 +105,73 @@ class WindowedPipeline:
         for partition in partitions:
             self._parts.pop(partition, None)
 
-    def windows_of(self, key: str) -> list[WindowState]:
-        """The key's open windows, served from the active partition's state."""
-        partition = partition_for(key, self.partitions)
-        tp = TP(self.spec.source_topic, partition)
-        if tp not in self.app.assignor.assigned_actives():
-            raise PartitionNotReady(f"partition {partition} is not active on this worker")
+    async def partition(self, partition: int) -> Partition:
+        """The partition's state, restored on first use, with restart leftovers emitted."""
         part = self._parts.get(partition)
         if part is None:
-            if not self.app.tables.actives_ready:
-                raise PartitionNotReady(f"partition {partition} is still recovering")
-            part = self._restore(partition)
-        return part.windows_of(key)
-
-    # -- processing -------------------------------------------------------------------------
-
-    async def process(self, messages: Sequence[Message]) -> None:
-        """Process a batch that may span partitions, keeping each partition's own order."""
-        by_partition: dict[int, list[Message]] = defaultdict(list)
-        for message in messages:
-            by_partition[message.partition].append(message)
-        for partition, batch in by_partition.items():
-            await self._process_partition(partition, batch)
-
-    async def _process_partition(self, partition: int, batch: list[Message]) -> None:
-        started = time.perf_counter()
-        name = self.spec.name
-        part = self._parts.get(partition)
-        if part is None:
-            part = self._restore(partition)
-            restored = part.close_due()
-            if restored.results:
+            part = self.restore(partition)
+            leftovers = part.close_due()
+            if leftovers.results:
                 log.info(
-                    "%s: emitting %d windows final before restart", name, len(restored.results)
+                    "%s: emitting %d results final before the restart",
+                    self.spec.name,
+                    len(leftovers.results),
                 )
-                await self._apply(partition, restored, [])
-        metrics.EVENTS_IN.labels(name).inc(len(batch))
-        side_sends: list[Awaitable[RecordMetadata]] = []
-        events: list[Event] = []
-        last_offset = part.applied_offset
-        replayed = 0
-        for message in batch:
-            if message.offset <= part.applied_offset:
-                replayed += 1
-                continue
-            last_offset = message.offset
-            try:
-                key, ts, value = self.spec.decode(message.value)
-            except InvalidRecord as exc:
-                side_sends.append(await self._dead_letter(message, str(exc)))
-                continue
-            home = partition_for(key, self.partitions)
-            if home != partition:
-                side_sends.append(await self._forward(message, key, home))
-                continue
-            events.append(Event(key, ts, value, message.offset))
-        if replayed:
-            metrics.REPLAYED.labels(name).inc(replayed)
-        outcome = part.process(events, through_offset=last_offset)
-        for late in outcome.late:
-            side_sends.append(await self._send_late(partition, late))
-        await self._apply(partition, outcome, side_sends)
-        metrics.EVENTS_ACCEPTED.labels(name).inc(outcome.accepted)
-        metrics.OPEN_WINDOWS.labels(name, str(partition)).set(len(part.open))
-        metrics.STREAM_TIME.labels(name, str(partition)).set(max(part.stream_time, 0) / 1000)
-        metrics.BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
+            await self.apply(partition, leftovers, [])
+        return part
 
-    async def _apply(
+    async def apply(
         self,
         partition: int,
         outcome: BatchOutcome,
         side_sends: list[Awaitable[RecordMetadata]],
     ) -> None:
         """Persist and emit in the order that makes any crash replay into the same results."""
-        store, producer = self.store, self.producer
-        # 1. Window updates and side outputs must be durable before the partition mark says
-        #    their source offsets were applied.
-        first = side_sends + await store.write(partition, outcome.updates)
-        delivered = await producer.delivered(first)
+        store, producer, name = self.store, self.producer, self.spec.name
+        for late in outcome.late:
+            side_sends.append(await self._send_late(partition, late))
+        # 1. Window updates and side outputs are durable before the mark says their source
+        #    offsets were applied.
+        delivered = await producer.delivered(
+            side_sends + await store.write(partition, outcome.updates)
+        )
         # 2. The mark, then the results: a crash in between re-emits identical results.
         second = await store.write(partition, [(MARK_KEY, outcome.mark)])
+        emitted = 0
         for result in outcome.results:
+            record = result.as_dict(self.spec.key_field)
+            if self.spec.select is not None:
+                record = self.spec.select(record)
+                if record is None:
+                    continue
+            emitted += 1
             second.append(
                 await producer.send(
                     self.spec.output_topic,
                     result.key.encode(),
-                    orjson.dumps(result.as_dict(self.spec.key_field)),
+                    orjson.dumps(record),
                     source_partition=partition,
                 )
             )
         delivered += await producer.delivered(second)
-        # 3. Only now may the final windows leave the state.
-        third = await store.write(partition, [(key, None) for key in outcome.deletes])
+        # 3. Only now may state that produced those results leave the table.
+        third = await store.write(
+            partition, [*outcome.after_results, *((key, None) for key in outcome.deletes)]
+        )
         delivered += await producer.delivered(third)
         store.mark_persisted(partition, delivered)
-        name = self.spec.name
-        if outcome.results:
-            metrics.WINDOWS_CLOSED.labels(name).inc(len(outcome.results))
+        if emitted:
+            metrics.WINDOWS_CLOSED.labels(name).inc(emitted)
         if outcome.late:
             metrics.LATE_EVENTS.labels(name).inc(len(outcome.late))
-
-    async def _dead_letter(self, message: Message, error: str) -> Awaitable[RecordMetadata]:
-        metrics.DEAD_LETTERS.labels(self.spec.name).inc()
-        record = {
-            "pipeline": self.spec.name,
-            "source_topic": message.topic,
-            "source_partition": message.partition,
-            "source_offset": message.offset,
-            "error": error,
-            "key_b64": _b64(message.key),
-            "value_b64": _b64(message.value),
-        }
-        return await self.producer.send(
-            self.spec.dlq_topic,
-            message.key,
-            orjson.dumps(record),
-            source_partition=message.partition,
-        )
-
-    async def _forward(self, message: Message, key: str, home: int) -> Awaitable[RecordMetadata]:
-        metrics.REKEYED.labels(self.spec.name).inc()
-        return await self.producer.send(
-            self.spec.source_topic,
-            key.encode(),
-            message.value,
-            source_partition=message.partition,
-            partition=home,
-        )
+        if outcome.accepted:
+            metrics.EVENTS_ACCEPTED.labels(name).inc(outcome.accepted)
 
     async def _send_late(self, partition: int, late: LateEvent) -> Awaitable[RecordMetadata]:
         event = late.event
         record = {
             "pipeline": self.spec.name,
-            "source_topic": self.spec.source_topic,
+            "source_topic": self.producer.source_topic,
             "source_partition": partition,
             "source_offset": event.offset,
             self.spec.key_field: event.key,
@@ -243,6 +187,120 @@ class WindowedPipeline:
             event.key.encode(),
             orjson.dumps(record),
             source_partition=partition,
+        )
+
+
+class SourceRouter:
+    """Reads one input topic for several pipelines: decode once, dead-letter once, route once."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        name: str,
+        source_topic: str,
+        partitions: int,
+        decode: Callable[[bytes | None], Decoded],
+        dlq_topic: str = DLQ,
+    ) -> None:
+        self.app = app
+        self.name = name
+        self.source_topic = source_topic
+        self.partitions = partitions
+        self.decode = decode
+        self.dlq_topic = dlq_topic
+        self.producer = PartitionProducer(app, source_topic)
+        self.pipelines: list[WindowedPipeline] = []
+
+    def add(self, spec: PipelineSpec, table: faust.Table) -> WindowedPipeline:
+        """Declare one more pipeline on this topic."""
+        pipeline = WindowedPipeline(self.app, spec, table, self.producer)
+        self.pipelines.append(pipeline)
+        return pipeline
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Drop in-memory state of revoked partitions."""
+        revoked = list(partitions)
+        for pipeline in self.pipelines:
+            pipeline.forget(revoked)
+
+    def state_for(self, pipeline: WindowedPipeline, key: str) -> Partition:
+        """Active partition state holding ``key``, for queries."""
+        partition = partition_for(key, self.partitions)
+        if TP(self.source_topic, partition) not in self.app.assignor.assigned_actives():
+            raise PartitionNotReady(f"partition {partition} is not active on this worker")
+        part = pipeline.loaded(partition)
+        if part is None:
+            if not self.app.tables.actives_ready:
+                raise PartitionNotReady(f"partition {partition} is still recovering")
+            part = pipeline.restore(partition)
+        return part
+
+    async def process(self, messages: Sequence[Message]) -> None:
+        """Process a batch that may span partitions, keeping each partition's own order."""
+        by_partition: dict[int, list[Message]] = defaultdict(list)
+        for message in messages:
+            by_partition[message.partition].append(message)
+        for partition, batch in by_partition.items():
+            await self._process_partition(partition, batch)
+
+    async def _process_partition(self, partition: int, batch: list[Message]) -> None:
+        started = time.perf_counter()
+        parts = [await pipeline.partition(partition) for pipeline in self.pipelines]
+        floor = min(part.applied_offset for part in parts)
+        metrics.EVENTS_IN.labels(self.name).inc(len(batch))
+        side_sends: list[Awaitable[RecordMetadata]] = []
+        events: list[Event] = []
+        last_offset, replayed = floor, 0
+        for message in batch:
+            if message.offset <= floor:
+                replayed += 1
+                continue
+            last_offset = message.offset
+            try:
+                key, ts, value = self.decode(message.value)
+            except InvalidRecord as exc:
+                side_sends.append(await self._dead_letter(message, str(exc)))
+                continue
+            home = partition_for(key, self.partitions)
+            if home != partition:
+                side_sends.append(await self._forward(message, key, home))
+                continue
+            events.append(Event(key, ts, value, message.offset))
+        if replayed:
+            metrics.REPLAYED.labels(self.name).inc(replayed)
+        for pipeline, part in zip(self.pipelines, parts, strict=True):
+            outcome = part.process(events, through_offset=last_offset)
+            # Side outputs ride with the first pipeline: durable before any mark covers them.
+            await pipeline.apply(partition, outcome, side_sends)
+            side_sends = []
+            name = pipeline.spec.name
+            metrics.OPEN_WINDOWS.labels(name, str(partition)).set(len(part.open))
+            metrics.STREAM_TIME.labels(name, str(partition)).set(max(part.stream_time, 0) / 1000)
+        metrics.BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+
+    async def _dead_letter(self, message: Message, error: str) -> Awaitable[RecordMetadata]:
+        metrics.DEAD_LETTERS.labels(self.name).inc()
+        record = {
+            "pipeline": self.name,
+            "source_topic": message.topic,
+            "source_partition": message.partition,
+            "source_offset": message.offset,
+            "error": error,
+            "key_b64": _b64(message.key),
+            "value_b64": _b64(message.value),
+        }
+        return await self.producer.send(
+            self.dlq_topic, message.key, orjson.dumps(record), source_partition=message.partition
+        )
+
+    async def _forward(self, message: Message, key: str, home: int) -> Awaitable[RecordMetadata]:
+        metrics.REKEYED.labels(self.name).inc()
+        return await self.producer.send(
+            self.source_topic,
+            key.encode(),
+            message.value,
+            source_partition=message.partition,
+            partition=home,
         )
 
 

@@ -8,7 +8,7 @@ from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 from yarl import URL
 
-from faustapp.agents.sensors import stats_1m, windows_1m
+from faustapp.agents.sensors import router, stats_1m, stats_5m, windows_1m
 from faustapp.app import app
 from faustapp.pipeline import PartitionNotReady, WindowedPipeline
 from faustapp.records import InvalidRecord, _sensor_id
@@ -65,23 +65,31 @@ async def route_to_owner(web: View, request: Request, table_name: str, key: str)
         return unavailable(web, f"owner {owner} did not answer: {exc.__class__.__name__}")
 
 
-def window_view(pipeline: WindowedPipeline, key: str) -> dict[str, object] | None:
-    """Open windows of one key with their running figures, or None when it has none."""
-    states = pipeline.windows_of(key)
-    if not states:
+def open_windows(pipeline: WindowedPipeline, key: str) -> list[dict[str, object]]:
+    """Open windows of one key with their running figures, oldest first."""
+    spec = pipeline.spec.window
+    return [
+        {
+            "window_start": state.window.start,
+            "window_end": state.window.end,
+            **state.figures(spec),
+        }
+        for state in router.state_for(pipeline, key).windows_of(key)
+    ]
+
+
+def sensor_view(sensor_id: str) -> dict[str, object] | None:
+    """The sensor's open 1-minute (and 5-minute) windows, or None when it has none."""
+    windows = open_windows(stats_1m, sensor_id)
+    windows_5m = open_windows(stats_5m, sensor_id)
+    if not windows and not windows_5m:
         return None
     return {
-        pipeline.spec.key_field: key,
-        "pipeline": pipeline.spec.name,
-        "grace_ms": pipeline.spec.window.grace_ms,
-        "windows": [
-            {
-                "window_start": state.window.start,
-                "window_end": state.window.end,
-                **state.figures(pipeline.spec.window),
-            }
-            for state in states
-        ],
+        "sensor_id": sensor_id,
+        "pipeline": stats_1m.spec.name,
+        "grace_ms": stats_1m.spec.window.grace_ms,
+        "windows": windows,
+        "windows_5m": windows_5m,
     }
 
 
@@ -99,7 +107,7 @@ class SensorView(View):
         if routed is not None:
             return routed
         try:
-            found = window_view(stats_1m, sensor_id)
+            found = sensor_view(sensor_id)
         except PartitionNotReady as exc:
             return unavailable(self, str(exc))
         if found is None:
@@ -116,7 +124,7 @@ class HealthView(View):
         actives = sorted(
             tp.partition
             for tp in app.assignor.assigned_actives()
-            if tp.topic == stats_1m.spec.source_topic
+            if tp.topic == router.source_topic
         )
         body = {
             "status": "ok",

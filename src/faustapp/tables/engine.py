@@ -138,6 +138,7 @@ class BatchOutcome:
     updates: list[tuple[bytes, bytes | None]] = field(default_factory=list)
     mark: bytes = b""
     results: list[Any] = field(default_factory=list)
+    after_results: list[tuple[bytes, bytes]] = field(default_factory=list)
     deletes: list[bytes] = field(default_factory=list)
     late: list[LateEvent] = field(default_factory=list)
     accepted: int = 0
