@@ -6,10 +6,12 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types.enums import ProcessingGuarantee
 
+from faustapp import faust_fixes
 from faustapp.local_state import LocalStateGuard
 from faustapp.settings import Settings
 
 settings = Settings.from_env()
+faust_fixes.apply()
 
 
 class FaustApp(faust.App):
@@ -47,7 +49,9 @@ app = FaustApp(
     # A crashed worker's partitions move after this long (Faust's default is a minute).
     broker_session_timeout=settings.session_timeout_ms / 1000,
     broker_heartbeat_interval=min(3.0, settings.session_timeout_ms / 3000),
-    stream_wait_empty=False,
+    # A rebalance waits until every event handed to an agent is processed and acked: no batch
+    # writes to a partition after it is revoked.
+    stream_wait_empty=True,
     autodiscover=False,
 )
 

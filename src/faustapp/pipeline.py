@@ -8,6 +8,7 @@ partition and an output topic.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
@@ -19,7 +20,7 @@ from typing import Any
 import faust
 import orjson
 from aiokafka.partitioner import murmur2
-from aiokafka.structs import RecordMetadata
+from aiokafka.structs import RecordMetadata, TopicPartition
 from faust.types import TP, Message
 
 from faustapp import metrics
@@ -201,15 +202,19 @@ class SourceRouter:
         partitions: int,
         decode: Callable[[bytes | None], Decoded],
         dlq_topic: str = DLQ,
+        max_future_skew_ms: int = 3_600_000,
     ) -> None:
         self.app = app
         self.name = name
+        self.max_future_skew_ms = max_future_skew_ms
         self.source_topic = source_topic
         self.partitions = partitions
         self.decode = decode
         self.dlq_topic = dlq_topic
         self.producer = PartitionProducer(app, source_topic)
         self.pipelines: list[WindowedPipeline] = []
+        self._locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._last_activity_ms: dict[int, float] = {}
 
     def add(self, spec: PipelineSpec, table: faust.Table) -> WindowedPipeline:
         """Declare one more pipeline on this topic."""
@@ -222,6 +227,28 @@ class SourceRouter:
         revoked = list(partitions)
         for pipeline in self.pipelines:
             pipeline.forget(revoked)
+
+    async def commit_revoked(self, partitions: Iterable[int]) -> None:
+        """Commit the open transactions of revoked partitions with the offsets processed so far.
+
+        Under ``exactly_once`` Faust drops the pending acks of revoked partitions but leaves their
+        transactions open; a partition that stays on this worker is then restored from the state
+        before that transaction, and the transaction is committed later anyway: its results
+        appear twice. Committing here, as Kafka Streams does, keeps state and outputs in step.
+        """
+        if not self.app.in_transaction:
+            return
+        offsets: dict[TopicPartition, int] = {}
+        for partition in partitions:
+            parts = [pipeline.loaded(partition) for pipeline in self.pipelines]
+            if any(part is None for part in parts) or not parts:
+                continue
+            processed = min(part.applied_offset for part in parts)
+            if processed >= 0:
+                offsets[TopicPartition(self.source_topic, partition)] = processed + 1
+        if offsets:
+            log.info("%s: committing %d revoked partitions: %s", self.name, len(offsets), offsets)
+            await self.app.consumer.transactions.commit(offsets, start_new_transaction=True)
 
     def state_for(self, pipeline: WindowedPipeline, key: str) -> Partition:
         """Active partition state holding ``key``, for queries."""
@@ -241,7 +268,53 @@ class SourceRouter:
         for message in messages:
             by_partition[message.partition].append(message)
         for partition, batch in by_partition.items():
-            await self._process_partition(partition, batch)
+            async with self._locks[partition]:
+                self._last_activity_ms[partition] = time.time() * 1000
+                await self._process_partition(partition, batch)
+
+    async def close_idle(self, idle_ms: int) -> None:
+        """Move the stream time of partitions quiet for ``idle_ms`` forward by their idle time,
+        so the last windows of a quiet stream close too."""
+        if self.app.rebalancing:
+            return  # partitions may be moving; the next tick will see the new owner
+        now_ms = time.time() * 1000
+        actives = self.app.assignor.assigned_actives()
+        for partition, last in list(self._last_activity_ms.items()):
+            if now_ms - last < idle_ms:
+                continue
+            tp = TP(self.source_topic, partition)
+            if tp not in actives:
+                self._last_activity_ms.pop(partition, None)
+                continue
+            async with self._locks[partition]:
+                if self._last_activity_ms.get(partition) != last:
+                    continue  # a batch arrived meanwhile
+                self._last_activity_ms[partition] = now_ms
+                closed = 0
+                for pipeline in self.pipelines:
+                    part = pipeline.loaded(partition)
+                    if part is None or part.stream_time < 0:
+                        continue
+                    outcome = part.close_due(part.stream_time + int(now_ms - last))
+                    closed += len(outcome.results)
+                    await pipeline.apply(partition, outcome, [])
+                if closed:
+                    log.info(
+                        "%s: idle partition %d closed %d windows", self.name, partition, closed
+                    )
+                await self._commit_idle(tp)
+
+    async def _commit_idle(self, tp: TP) -> None:
+        # Under exactly_once the results above sit in the partition's open transaction, and an
+        # idle partition has no new offsets for Faust to commit: commit the same offset again.
+        if not self.app.in_transaction:
+            return
+        consumer = self.app.consumer
+        offset = consumer._committed_offset.get(tp)
+        if offset is not None:
+            await consumer.transactions.commit(
+                {TopicPartition(tp.topic, tp.partition): offset}, start_new_transaction=True
+            )
 
     async def _process_partition(self, partition: int, batch: list[Message]) -> None:
         started = time.perf_counter()
@@ -251,6 +324,9 @@ class SourceRouter:
         side_sends: list[Awaitable[RecordMetadata]] = []
         events: list[Event] = []
         last_offset, replayed = floor, 0
+        # A clock far in the future would close every open window at once: such events are
+        # refused before they can move stream time.
+        latest_allowed = int(time.time() * 1000) + self.max_future_skew_ms
         for message in batch:
             if message.offset <= floor:
                 replayed += 1
@@ -260,6 +336,13 @@ class SourceRouter:
                 key, ts, value = self.decode(message.value)
             except InvalidRecord as exc:
                 side_sends.append(await self._dead_letter(message, str(exc)))
+                continue
+            if ts > latest_allowed:
+                error = (
+                    f"event time {ts} is more than {self.max_future_skew_ms} ms ahead of "
+                    f"the worker's clock"
+                )
+                side_sends.append(await self._dead_letter(message, error))
                 continue
             home = partition_for(key, self.partitions)
             if home != partition:

@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 import orjson
 
 MAX_KEY_LENGTH = 256
+# Beyond this, squares of differences overflow a float in a window's variance.
+MAX_ABS_VALUE = 1e15
 # Event times before 1970 or after year 9999 cannot be windowed meaningfully.
 MAX_TS_MS = 253_402_300_799_999
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -67,6 +69,8 @@ def _finite(raw: object, name: str) -> float:
     value = float(raw)
     if not math.isfinite(value):
         raise InvalidRecord(f"field '{name}' must be finite, got {raw!r}")
+    if abs(value) > MAX_ABS_VALUE:
+        raise InvalidRecord(f"field '{name}' out of range: |{raw!r}| > {MAX_ABS_VALUE:g}")
     return value
 
 

@@ -33,6 +33,8 @@ class Settings:
     app_id: str = "faustapp"
     topic_prefix: str = ""
     session_timeout_ms: int = 10_000
+    max_future_skew_ms: int = 3_600_000
+    idle_close_ms: int = 0
 
     def topic(self, name: str) -> str:
         """Actual topic name: the prefix lets several deployments share one cluster."""
@@ -73,6 +75,12 @@ class Settings:
             ),
             app_id=_topic_safe(env, "FAUSTAPP_APP_ID", defaults.app_id) or defaults.app_id,
             topic_prefix=_topic_safe(env, "FAUSTAPP_TOPIC_PREFIX", defaults.topic_prefix),
+            max_future_skew_ms=_int(
+                env, "FAUSTAPP_MAX_FUTURE_SKEW_MS", defaults.max_future_skew_ms, low=0, high=10**12
+            ),
+            idle_close_ms=_int(
+                env, "FAUSTAPP_IDLE_CLOSE_MS", defaults.idle_close_ms, low=0, high=10**9
+            ),
             session_timeout_ms=_int(
                 env,
                 "FAUSTAPP_SESSION_TIMEOUT_MS",

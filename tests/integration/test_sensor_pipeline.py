@@ -89,6 +89,17 @@ def test_final_results_once_per_window_with_exact_figures(
     for record in got:
         assert record["_key"] == record["sensor_id"].encode()
         figures = {k: v for k, v in record.items() if not k.startswith("_")}
+        assert set(figures) == {
+            "sensor_id",
+            "window_start",
+            "window_end",
+            "count",
+            "sum",
+            "mean",
+            "min",
+            "max",
+            "stddev",
+        }
         assert_same_figures(figures, want[(record["sensor_id"], record["window_start"])])
     assert sum(r["count"] for r in got) == len(readings)
 

@@ -83,6 +83,7 @@ router = SourceRouter(
     settings.partitions,
     decode_sensor,
     dlq_topic=settings.topic(DLQ),
+    max_future_skew_ms=settings.max_future_skew_ms,
 )
 windows_1m = _table("sensor-windows-1m")
 stats_1m = router.add(
@@ -131,6 +132,15 @@ async def sensor_pipelines(stream):  # noqa: ANN001 - Faust passes its Stream
         await router.process([event.message for event in events])
 
 
+if settings.idle_close_ms:
+
+    @app.timer(interval=min(1.0, settings.idle_close_ms / 2000))
+    async def _close_idle_partitions() -> None:
+        await router.close_idle(settings.idle_close_ms)
+
+
 @app.on_partitions_revoked.connect
 async def _forget_revoked(sender: object, revoked: Set[TP], **kwargs: object) -> None:
-    router.forget(tp.partition for tp in revoked if tp.topic == router.source_topic)
+    partitions = [tp.partition for tp in revoked if tp.topic == router.source_topic]
+    await router.commit_revoked(partitions)
+    router.forget(partitions)

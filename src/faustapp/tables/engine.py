@@ -335,8 +335,11 @@ class PartitionWindows:
             outcome.results.append(WindowResult(key, state.window, state.figures(self.spec)))
             outcome.deletes.append(window_key(key, start))
 
-    def close_due(self) -> BatchOutcome:
-        """Close windows final at the restored stream time (a crash between emit and delete)."""
+    def close_due(self, stream_time: int | None = None) -> BatchOutcome:
+        """Close windows final at the restored stream time (a crash between emit and delete),
+        or at ``stream_time`` when an idle partition's clock is moved forward."""
+        if stream_time is not None and stream_time > self.stream_time:
+            self.stream_time = stream_time
         outcome = BatchOutcome(mark=self._mark())
         self._close_due(outcome)
         return outcome

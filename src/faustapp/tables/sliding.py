@@ -242,8 +242,10 @@ class SlidingPartition:
             if not entry.buckets and entry.hi >= len(entry.points):
                 del self.keys[key]
 
-    def close_due(self) -> BatchOutcome:
-        """Emit results already final at the restored stream time."""
+    def close_due(self, stream_time: int | None = None) -> BatchOutcome:
+        """Emit results final at the restored stream time, or at a moved-forward ``stream_time``."""
+        if stream_time is not None and stream_time > self.stream_time:
+            self.stream_time = stream_time
         outcome = BatchOutcome(mark=orjson.dumps([self.stream_time, self.applied_offset]))
         self._close_due(outcome)
         return outcome
