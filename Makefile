@@ -9,11 +9,14 @@ KAFKA_DATA = .data/kafka
 KAFKA_PORT = 9092
 KAFKA_CONTROLLER_PORT = 9093
 PYTEST_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install lint fmt test kafka-up kafka-down run clean
 
 install: $(VENV)/.installed
 	$(KAFKA) fetch
+	command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends prometheus; }
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -47,3 +50,15 @@ run: install kafka-up
 clean:
 	-$(KAFKA) stop --data-dir $(KAFKA_DATA)
 	rm -rf .data
+
+# Benchmark: faustapp vs a raw aiokafka consumer vs Quix Streams on one pre-filled topic
+# (starts its own broker unless KAFKA_BOOTSTRAP is set). Table on stdout, figures in
+# bench-results/latest.json. bench-quick is the small smoke size.
+.PHONY: bench bench-quick
+BENCH_ARGS ?=
+
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-quick: install
+	$(BIN)/python -m bench.run --quick --json bench-results/quick.json $(BENCH_ARGS)

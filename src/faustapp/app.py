@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types.enums import ProcessingGuarantee
@@ -23,6 +26,17 @@ class FaustApp(faust.App):
         exactly_once = self.conf.processing_guarantee == ProcessingGuarantee.EXACTLY_ONCE
         self._state_guard.on_start(exactly_once=exactly_once)
         await super().on_first_start()
+
+    before_stop: list[Callable[[], Awaitable[None]]] = []
+
+    async def on_stop(self) -> None:
+        """Flush write-behind state first, so Faust's final commit covers it."""
+        for hook in self.before_stop:
+            try:
+                await hook()
+            except Exception:  # a failed flush is replayed after restart; never block the stop
+                logging.getLogger(__name__).exception("flush before stop failed")
+        await super().on_stop()
 
     async def on_shutdown(self) -> None:
         """Reached only after a clean stop, when Faust has committed."""

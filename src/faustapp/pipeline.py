@@ -62,6 +62,63 @@ class PipelineSpec:
         return PartitionWindows.restore(self.window, records)
 
 
+class PendingOutcome:
+    """Outcomes of several batches folded into one flush: the write-behind cache.
+
+    Keeps the latest value of every key written (windows closed later in the same flush are
+    still written first, so a crash after the mark can re-emit them), the latest mark, every
+    result and late event, and the keys whose last operation was a delete.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[bytes, bytes] = {}
+        self.mark = b""
+        self.results: list[Any] = []
+        self.after: dict[bytes, bytes] = {}
+        self.deleted: dict[bytes, None] = {}
+        self.late: list[LateEvent] = []
+        self.accepted = 0
+
+    def add(self, outcome: BatchOutcome) -> None:
+        """Fold one batch's outcome in, in order."""
+        for key, value in outcome.updates:
+            if value is None:
+                self.deleted[key] = None
+            else:
+                self.values[key] = value
+                self.deleted.pop(key, None)
+        self.mark = outcome.mark or self.mark
+        self.results.extend(outcome.results)
+        self.after.update(outcome.after_results)
+        for key in outcome.deletes:
+            self.deleted[key] = None
+        self.late.extend(outcome.late)
+        self.accepted += outcome.accepted
+
+    def outcome(self) -> BatchOutcome:
+        """One outcome that applies everything folded in."""
+        return BatchOutcome(
+            updates=list(self.values.items()),
+            mark=self.mark,
+            results=self.results,
+            after_results=list(self.after.items()),
+            deletes=list(self.deleted),
+            late=self.late,
+            accepted=self.accepted,
+        )
+
+
+@dataclass
+class _PartitionBuffer:
+    """What a partition processed since its last flush."""
+
+    outcomes: list[PendingOutcome]
+    side_sends: list[Awaitable[RecordMetadata]]
+    messages: list[Message]
+    since: float
+    events: int = 0
+
+
 def partition_for(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2) puts ``key`` in."""
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
@@ -82,6 +139,7 @@ class WindowedPipeline:
         self.producer = producer
         self.store = TableStore(app, table, producer)
         self._parts: dict[int, Partition] = {}
+        self.accepted = metrics.EVENTS_ACCEPTED.labels(spec.name)
 
     def loaded(self, partition: int) -> Partition | None:
         """In-memory state of a partition, if it was restored since it was assigned."""
@@ -165,8 +223,6 @@ class WindowedPipeline:
             metrics.WINDOWS_CLOSED.labels(name).inc(emitted)
         if outcome.late:
             metrics.LATE_EVENTS.labels(name).inc(len(outcome.late))
-        if outcome.accepted:
-            metrics.EVENTS_ACCEPTED.labels(name).inc(outcome.accepted)
 
     async def _send_late(self, partition: int, late: LateEvent) -> Awaitable[RecordMetadata]:
         event = late.event
@@ -203,6 +259,8 @@ class SourceRouter:
         decode: Callable[[bytes | None], Decoded],
         dlq_topic: str = DLQ,
         max_future_skew_ms: int = 3_600_000,
+        flush_interval_ms: int = 500,
+        max_pending_events: int = 100_000,
     ) -> None:
         self.app = app
         self.name = name
@@ -215,6 +273,11 @@ class SourceRouter:
         self.pipelines: list[WindowedPipeline] = []
         self._locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._last_activity_ms: dict[int, float] = {}
+        self._buffers: dict[int, _PartitionBuffer] = {}
+        self._events_in = metrics.EVENTS_IN.labels(name)
+        self._batch_seconds = metrics.BATCH_SECONDS.labels(name)
+        self.flush_interval_s = flush_interval_ms / 1000
+        self.max_pending_events = max_pending_events
 
     def add(self, spec: PipelineSpec, table: faust.Table) -> WindowedPipeline:
         """Declare one more pipeline on this topic."""
@@ -236,6 +299,10 @@ class SourceRouter:
         before that transaction, and the transaction is committed later anyway: its results
         appear twice. Committing here, as Kafka Streams does, keeps state and outputs in step.
         """
+        partitions = list(partitions)
+        for partition in partitions:
+            async with self._locks[partition]:
+                await self._flush(partition)
         if not self.app.in_transaction:
             return
         offsets: dict[TopicPartition, int] = {}
@@ -263,14 +330,37 @@ class SourceRouter:
         return part
 
     async def process(self, messages: Sequence[Message]) -> None:
-        """Process a batch that may span partitions, keeping each partition's own order."""
+        """Process a batch that may span partitions and persist it before returning (the
+        Stream path: the stream acknowledges the batch as soon as this returns)."""
         by_partition: dict[int, list[Message]] = defaultdict(list)
         for message in messages:
             by_partition[message.partition].append(message)
         for partition, batch in by_partition.items():
             async with self._locks[partition]:
-                self._last_activity_ms[partition] = time.time() * 1000
-                await self._process_partition(partition, batch)
+                await self._ingest(partition, batch, keep_messages=False)
+                await self._flush(partition)
+
+    async def handle_batch(self, tp: TP, messages: Sequence[Message]) -> None:
+        """Batch path: fold a partition's fetched batch in; persist and acknowledge it when the
+        write-behind interval is due (see :meth:`flush_due`)."""
+        partition = tp.partition
+        async with self._locks[partition]:
+            await self._ingest(partition, messages, keep_messages=True)
+            buffer = self._buffers[partition]
+            if (
+                time.monotonic() - buffer.since >= self.flush_interval_s
+                or buffer.events >= self.max_pending_events
+            ):
+                await self._flush(partition)
+
+    async def flush_due(self, force: bool = False) -> None:
+        """Flush partitions whose write-behind interval has passed (or all, with ``force``)."""
+        now = time.monotonic()
+        for partition, buffer in list(self._buffers.items()):
+            if force or now - buffer.since >= self.flush_interval_s:
+                async with self._locks[partition]:
+                    if partition in self._buffers:
+                        await self._flush(partition)
 
     async def close_idle(self, idle_ms: int) -> None:
         """Move the stream time of partitions quiet for ``idle_ms`` forward by their idle time,
@@ -289,6 +379,7 @@ class SourceRouter:
             async with self._locks[partition]:
                 if self._last_activity_ms.get(partition) != last:
                     continue  # a batch arrived meanwhile
+                await self._flush(partition)
                 self._last_activity_ms[partition] = now_ms
                 closed = 0
                 for pipeline in self.pipelines:
@@ -316,24 +407,32 @@ class SourceRouter:
                 {TopicPartition(tp.topic, tp.partition): offset}, start_new_transaction=True
             )
 
-    async def _process_partition(self, partition: int, batch: list[Message]) -> None:
+    async def _ingest(self, partition: int, batch: Sequence[Message], keep_messages: bool) -> None:
         started = time.perf_counter()
         parts = [await pipeline.partition(partition) for pipeline in self.pipelines]
+        buffer = self._buffers.get(partition)
+        if buffer is None:
+            buffer = self._buffers[partition] = _PartitionBuffer(
+                [PendingOutcome() for _ in self.pipelines], [], [], time.monotonic()
+            )
+        self._last_activity_ms[partition] = time.time() * 1000
         floor = min(part.applied_offset for part in parts)
-        metrics.EVENTS_IN.labels(self.name).inc(len(batch))
-        side_sends: list[Awaitable[RecordMetadata]] = []
+        self._events_in.inc(len(batch))
+        side_sends = buffer.side_sends
         events: list[Event] = []
         last_offset, replayed = floor, 0
         # A clock far in the future would close every open window at once: such events are
         # refused before they can move stream time.
         latest_allowed = int(time.time() * 1000) + self.max_future_skew_ms
+        decode = self.decode
+        partitions = self.partitions
         for message in batch:
             if message.offset <= floor:
                 replayed += 1
                 continue
             last_offset = message.offset
             try:
-                key, ts, value = self.decode(message.value)
+                key, ts, value = decode(message.value)
             except InvalidRecord as exc:
                 side_sends.append(await self._dead_letter(message, str(exc)))
                 continue
@@ -344,22 +443,42 @@ class SourceRouter:
                 )
                 side_sends.append(await self._dead_letter(message, error))
                 continue
-            home = partition_for(key, self.partitions)
-            if home != partition:
-                side_sends.append(await self._forward(message, key, home))
+            if (murmur2(key.encode()) & 0x7FFFFFFF) % partitions != partition:
+                side_sends.append(await self._forward(message, key, partition_for(key, partitions)))
                 continue
             events.append(Event(key, ts, value, message.offset))
         if replayed:
             metrics.REPLAYED.labels(self.name).inc(replayed)
-        for pipeline, part in zip(self.pipelines, parts, strict=True):
+        for pipeline, pending, part in zip(self.pipelines, buffer.outcomes, parts, strict=True):
             outcome = part.process(events, through_offset=last_offset)
+            pending.add(outcome)
+            if outcome.accepted:
+                pipeline.accepted.inc(outcome.accepted)
+        buffer.events += len(batch)
+        if keep_messages:
+            buffer.messages.extend(batch)
+        self._batch_seconds.observe(time.perf_counter() - started)
+
+    async def _flush(self, partition: int) -> None:
+        buffer = self._buffers.pop(partition, None)
+        if buffer is None:
+            return
+        side_sends = buffer.side_sends
+        for pipeline, pending in zip(self.pipelines, buffer.outcomes, strict=True):
             # Side outputs ride with the first pipeline: durable before any mark covers them.
-            await pipeline.apply(partition, outcome, side_sends)
+            await pipeline.apply(partition, pending.outcome(), side_sends)
             side_sends = []
-            name = pipeline.spec.name
-            metrics.OPEN_WINDOWS.labels(name, str(partition)).set(len(part.open))
-            metrics.STREAM_TIME.labels(name, str(partition)).set(max(part.stream_time, 0) / 1000)
-        metrics.BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+            part = pipeline.loaded(partition)
+            if part is not None:
+                name = pipeline.spec.name
+                metrics.OPEN_WINDOWS.labels(name, str(partition)).set(len(part.open))
+                metrics.STREAM_TIME.labels(name, str(partition)).set(
+                    max(part.stream_time, 0) / 1000
+                )
+        if buffer.messages:
+            ack = self.app.consumer.ack
+            for message in buffer.messages:
+                ack(message)
 
     async def _dead_letter(self, message: Message, error: str) -> Awaitable[RecordMetadata]:
         metrics.DEAD_LETTERS.labels(self.name).inc()

@@ -10,6 +10,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 GUARANTEES = ("at_least_once", "exactly_once")
+PIPELINES = ("sensor-stats-1m", "sensor-stats-5m", "sensor-alerts", "sensor-sessions")
+DEFAULT_PIPELINES = PIPELINES[:3]
 _TOPIC_CHARS = re.compile(r"[A-Za-z0-9._-]*")
 
 
@@ -35,6 +37,9 @@ class Settings:
     session_timeout_ms: int = 10_000
     max_future_skew_ms: int = 3_600_000
     idle_close_ms: int = 0
+    pipelines: tuple[str, ...] = DEFAULT_PIPELINES
+    flush_interval_ms: int = 500
+    batch_drain: bool = True
 
     def topic(self, name: str) -> str:
         """Actual topic name: the prefix lets several deployments share one cluster."""
@@ -81,6 +86,11 @@ class Settings:
             idle_close_ms=_int(
                 env, "FAUSTAPP_IDLE_CLOSE_MS", defaults.idle_close_ms, low=0, high=10**9
             ),
+            pipelines=_pipelines(env, "FAUSTAPP_PIPELINES", defaults.pipelines),
+            flush_interval_ms=_int(
+                env, "FAUSTAPP_FLUSH_INTERVAL_MS", defaults.flush_interval_ms, low=0, high=60_000
+            ),
+            batch_drain=_choice(env, "FAUSTAPP_BATCH_DRAIN", "1", ("0", "1")) == "1",
             session_timeout_ms=_int(
                 env,
                 "FAUSTAPP_SESSION_TIMEOUT_MS",
@@ -114,6 +124,20 @@ def _topic_safe(env: Mapping[str, str], name: str, default: str) -> str:
             f"{name}={raw!r} may hold at most 100 of the characters a-z A-Z 0-9 . _ -"
         )
     return value
+
+
+def _pipelines(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    chosen = tuple(dict.fromkeys(item.strip() for item in raw.split(",") if item.strip()))
+    unknown = [item for item in chosen if item not in PIPELINES]
+    if unknown or not chosen:
+        raise SettingsError(
+            f"{name}={raw!r}: unknown pipeline {', '.join(unknown) or '(none)'}; "
+            f"choose from {', '.join(PIPELINES)}"
+        )
+    return chosen
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:

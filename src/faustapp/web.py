@@ -8,7 +8,7 @@ from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 from yarl import URL
 
-from faustapp.agents.sensors import router, stats_1m, stats_5m, windows_1m
+from faustapp.agents.sensors import pipelines, router, windows_1m
 from faustapp.app import app
 from faustapp.pipeline import PartitionNotReady, WindowedPipeline
 from faustapp.records import InvalidRecord, _sensor_id
@@ -78,18 +78,24 @@ def open_windows(pipeline: WindowedPipeline, key: str) -> list[dict[str, object]
     ]
 
 
+WINDOWED_VIEWS = {"sensor-stats-1m": "windows", "sensor-stats-5m": "windows_5m"}
+
+
 def sensor_view(sensor_id: str) -> dict[str, object] | None:
     """The sensor's open 1-minute (and 5-minute) windows, or None when it has none."""
-    windows = open_windows(stats_1m, sensor_id)
-    windows_5m = open_windows(stats_5m, sensor_id)
-    if not windows and not windows_5m:
+    found = {
+        field: open_windows(pipelines[name], sensor_id)
+        for name, field in WINDOWED_VIEWS.items()
+        if name in pipelines
+    }
+    if not any(found.values()):
         return None
     return {
         "sensor_id": sensor_id,
-        "pipeline": stats_1m.spec.name,
-        "grace_ms": stats_1m.spec.window.grace_ms,
-        "windows": windows,
-        "windows_5m": windows_5m,
+        "pipeline": "sensor-stats-1m",
+        "grace_ms": router.pipelines[0].spec.window.grace_ms,
+        "windows": found.get("windows", []),
+        **{k: v for k, v in found.items() if k != "windows"},
     }
 
 

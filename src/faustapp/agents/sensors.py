@@ -7,18 +7,20 @@ from typing import Any
 
 from faust.types import TP
 
+from faustapp import fastpath
 from faustapp.app import app, settings
 from faustapp.pipeline import Decoded, PipelineSpec, SourceRouter
 from faustapp.records import decode_reading
-from faustapp.tables.aggregates import Stats
+from faustapp.tables.aggregates import FirstLast, Stats
 from faustapp.tables.engine import WindowSpec
 from faustapp.tables.sketches import Quantiles
-from faustapp.tables.windows import hopping, sliding, tumbling
+from faustapp.tables.windows import hopping, session, sliding, tumbling
 from faustapp.topics import (
     DLQ,
     LATE,
     SENSOR_ALERTS,
     SENSOR_READINGS,
+    SENSOR_SESSIONS,
     SENSOR_STATS_1M,
     SENSOR_STATS_5M,
 )
@@ -84,48 +86,90 @@ router = SourceRouter(
     decode_sensor,
     dlq_topic=settings.topic(DLQ),
     max_future_skew_ms=settings.max_future_skew_ms,
+    flush_interval_ms=settings.flush_interval_ms,
 )
-windows_1m = _table("sensor-windows-1m")
-stats_1m = router.add(
-    PipelineSpec(
-        name="sensor-stats-1m",
-        output_topic=settings.topic(SENSOR_STATS_1M),
-        key_field="sensor_id",
-        window=WindowSpec(tumbling(MINUTE), settings.grace_ms, (Stats(),)),
-        late_topic=settings.topic(LATE),
-    ),
-    windows_1m,
-)
-stats_5m = router.add(
-    PipelineSpec(
-        name="sensor-stats-5m",
-        output_topic=settings.topic(SENSOR_STATS_5M),
-        key_field="sensor_id",
-        window=WindowSpec(
-            hopping(5 * MINUTE, MINUTE),
-            settings.grace_ms,
-            (Stats(), Quantiles({"p50": 0.5, "p95": 0.95})),
+SESSION_GAP_MS = MINUTE
+
+
+def _specs() -> dict[str, tuple[PipelineSpec, str]]:
+    """Every sensor pipeline faustapp offers, with the table that holds its state."""
+    late = settings.topic(LATE)
+    grace = settings.grace_ms
+    return {
+        "sensor-stats-1m": (
+            PipelineSpec(
+                name="sensor-stats-1m",
+                output_topic=settings.topic(SENSOR_STATS_1M),
+                key_field="sensor_id",
+                window=WindowSpec(tumbling(MINUTE), grace, (Stats(),)),
+                late_topic=late,
+            ),
+            "sensor-windows-1m",
         ),
-        late_topic=settings.topic(LATE),
-    ),
-    _table("sensor-windows-5m"),
-)
-alerts = router.add(
-    PipelineSpec(
-        name="sensor-alerts",
-        output_topic=settings.topic(SENSOR_ALERTS),
-        key_field="sensor_id",
-        window=WindowSpec(sliding(5 * MINUTE), settings.grace_ms),
-        late_topic=settings.topic(LATE),
-        select=anomaly,
-    ),
-    _table("sensor-sliding-5m"),
-)
+        "sensor-stats-5m": (
+            PipelineSpec(
+                name="sensor-stats-5m",
+                output_topic=settings.topic(SENSOR_STATS_5M),
+                key_field="sensor_id",
+                window=WindowSpec(
+                    hopping(5 * MINUTE, MINUTE),
+                    grace,
+                    (Stats(), Quantiles({"p50": 0.5, "p95": 0.95})),
+                ),
+                late_topic=late,
+            ),
+            "sensor-windows-5m",
+        ),
+        "sensor-alerts": (
+            PipelineSpec(
+                name="sensor-alerts",
+                output_topic=settings.topic(SENSOR_ALERTS),
+                key_field="sensor_id",
+                window=WindowSpec(sliding(5 * MINUTE), grace),
+                late_topic=late,
+                select=anomaly,
+            ),
+            "sensor-sliding-5m",
+        ),
+        "sensor-sessions": (
+            PipelineSpec(
+                name="sensor-sessions",
+                output_topic=settings.topic(SENSOR_SESSIONS),
+                key_field="sensor_id",
+                window=WindowSpec(session(SESSION_GAP_MS), grace, (Stats(), FirstLast())),
+                late_topic=late,
+            ),
+            "sensor-sessions",
+        ),
+    }
+
+
+pipelines = {
+    name: router.add(spec, _table(table_name))
+    for name, (spec, table_name) in _specs().items()
+    if name in settings.pipelines
+}
+windows_1m = router.pipelines[0].store.table  # routes sensor-id queries (any table would do)
+
+
+if settings.batch_drain:
+    # Fetched batches go straight to the router (faustapp.fastpath); the agent below still
+    # subscribes the topic and declares the outputs, and receives nothing.
+    fastpath.register(router.source_topic, router.handle_batch)
+
+    @app.timer(interval=max(settings.flush_interval_ms / 1000, 0.05))
+    async def _flush_write_behind() -> None:
+        await router.flush_due()
+
+    async def _flush_all() -> None:
+        await router.flush_due(force=True)
+
+    app.before_stop.append(_flush_all)
 
 
 @app.agent(readings_topic)
 async def sensor_pipelines(stream):  # noqa: ANN001 - Faust passes its Stream
-    """Feed the readings to every sensor pipeline in per-partition batches."""
+    """Feed the readings to every sensor pipeline in per-partition batches (Stream path)."""
     for topic in output_topics:
         await topic.maybe_declare()
     async for events in stream.take_events(settings.batch_size, settings.batch_within_ms / 1000):
