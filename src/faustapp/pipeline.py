@@ -26,7 +26,14 @@ from faust.types import TP, Message
 from faustapp import metrics
 from faustapp.producing import PartitionProducer
 from faustapp.records import InvalidRecord
-from faustapp.tables.engine import MARK_KEY, BatchOutcome, LateEvent, PartitionWindows, WindowSpec
+from faustapp.tables.engine import (
+    MARK_KEY,
+    BatchOutcome,
+    LateEvent,
+    PartitionWindows,
+    WindowSpec,
+    encoded,
+)
 from faustapp.tables.events import Event
 from faustapp.tables.sliding import SlidingPartition
 from faustapp.tables.store import TableStore
@@ -71,7 +78,7 @@ class PendingOutcome:
     """
 
     def __init__(self) -> None:
-        self.values: dict[bytes, bytes] = {}
+        self.values: dict[bytes, Any] = {}
         self.mark = b""
         self.results: list[Any] = []
         self.after: dict[bytes, bytes] = {}
@@ -191,9 +198,10 @@ class WindowedPipeline:
             side_sends.append(await self._send_late(partition, late))
         # 1. Window updates and side outputs are durable before the mark says their source
         #    offsets were applied.
-        delivered = await producer.delivered(
-            side_sends + await store.write(partition, outcome.updates)
-        )
+        updates = [
+            (key, None if value is None else encoded(value)) for key, value in outcome.updates
+        ]
+        delivered = await producer.delivered(side_sends + await store.write(partition, updates))
         # 2. The mark, then the results: a crash in between re-emits identical results.
         second = await store.write(partition, [(MARK_KEY, outcome.mark)])
         emitted = 0
@@ -274,6 +282,7 @@ class SourceRouter:
         self._locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._last_activity_ms: dict[int, float] = {}
         self._buffers: dict[int, _PartitionBuffer] = {}
+        self._homes: dict[str, int] = {}  # key -> partition, murmur2 is slow in Python
         self._events_in = metrics.EVENTS_IN.labels(name)
         self._batch_seconds = metrics.BATCH_SECONDS.labels(name)
         self.flush_interval_s = flush_interval_ms / 1000
@@ -425,7 +434,7 @@ class SourceRouter:
         # refused before they can move stream time.
         latest_allowed = int(time.time() * 1000) + self.max_future_skew_ms
         decode = self.decode
-        partitions = self.partitions
+        homes = self._homes
         for message in batch:
             if message.offset <= floor:
                 replayed += 1
@@ -443,8 +452,13 @@ class SourceRouter:
                 )
                 side_sends.append(await self._dead_letter(message, error))
                 continue
-            if (murmur2(key.encode()) & 0x7FFFFFFF) % partitions != partition:
-                side_sends.append(await self._forward(message, key, partition_for(key, partitions)))
+            home = homes.get(key)
+            if home is None:
+                if len(homes) > 1_000_000:
+                    homes.clear()
+                home = homes[key] = partition_for(key, self.partitions)
+            if home != partition:
+                side_sends.append(await self._forward(message, key, home))
                 continue
             events.append(Event(key, ts, value, message.offset))
         if replayed:

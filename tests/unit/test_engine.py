@@ -143,7 +143,7 @@ def persist(table: dict[bytes, bytes], outcome: BatchOutcome, upto: str = "all")
     Stages in the contract's order: ``updates``, ``mark``, ``results`` (emitted), ``all``
     (deletes applied). Returns the results emitted.
     """
-    for key, value in outcome.updates:
+    for key, value in outcome.encoded_updates():
         table[key] = value
     if upto == "updates":
         return []

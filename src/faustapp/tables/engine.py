@@ -10,8 +10,9 @@ so that a crash at any point replays into the same results (README, "Guarantees"
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -84,6 +85,11 @@ class WindowState:
     window: Window
     states: list[Any]
     applied_offset: int = -1
+    store_key: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not self.store_key:
+            self.store_key = window_key(self.key, self.window.start)
 
     def encode(self, spec: WindowSpec) -> bytes:
         """Serialised form for the table and its changelog."""
@@ -96,7 +102,7 @@ class WindowState:
         key, start = parse_window_key(raw_key)
         end, applied_offset, dumped = orjson.loads(raw_value)
         states = [agg.load(data) for agg, data in zip(spec.aggregates, dumped, strict=True)]
-        return cls(key, Window(start, end), states, applied_offset)
+        return cls(key, Window(start, end), states, applied_offset, raw_key)
 
     def figures(self, spec: WindowSpec) -> dict[str, Any]:
         """Current figures of every aggregate."""
@@ -131,11 +137,21 @@ class LateEvent:
     reason: str
 
 
+Encoded = bytes | Callable[[], bytes]
+"""A state value, or a function giving its encoding at write time (write-behind: a key changed by
+many batches is encoded once, when it is flushed)."""
+
+
+def encoded(value: Encoded) -> bytes:
+    """The bytes to store for an update."""
+    return value if isinstance(value, bytes) else value()
+
+
 @dataclass(slots=True)
 class BatchOutcome:
     """What one batch asks the caller to persist and emit, in application order."""
 
-    updates: list[tuple[bytes, bytes | None]] = field(default_factory=list)
+    updates: list[tuple[bytes, Encoded | None]] = field(default_factory=list)
     mark: bytes = b""
     results: list[Any] = field(default_factory=list)
     after_results: list[tuple[bytes, bytes]] = field(default_factory=list)
@@ -143,6 +159,10 @@ class BatchOutcome:
     late: list[LateEvent] = field(default_factory=list)
     accepted: int = 0
     replayed: int = 0
+
+    def encoded_updates(self) -> list[tuple[bytes, bytes | None]]:
+        """Updates with every value encoded now."""
+        return [(k, None if v is None else encoded(v)) for k, v in self.updates]
 
 
 class PartitionWindows:
@@ -214,8 +234,9 @@ class PartitionWindows:
         return WindowState(key, window, [agg.create() for agg in self.spec.aggregates])
 
     def _fold(self, state: WindowState, event: Event) -> None:
-        for aggregate, agg_state in zip(self.spec.aggregates, state.states, strict=True):
-            aggregate.add(agg_state, event)
+        states = state.states
+        for i, aggregate in enumerate(self.spec.aggregates):
+            aggregate.add(states[i], event)
         state.applied_offset = event.offset
 
     def process(self, events: Iterable[Event], through_offset: int = -1) -> BatchOutcome:
@@ -243,8 +264,9 @@ class PartitionWindows:
             if event.ts > self.stream_time:
                 self.stream_time = event.ts
         self.applied_offset = max(self.applied_offset, through_offset)
+        spec = self.spec
         outcome.updates = [
-            (window_key(*slot), state.encode(self.spec)) for slot, state in dirty.items()
+            (state.store_key, partial(state.encode, spec)) for state in dirty.values()
         ]
         outcome.mark = self._mark()
         self._close_due(outcome)
@@ -266,25 +288,32 @@ class PartitionWindows:
     def _add_to_windows(
         self, event: Event, dirty: dict[tuple[str, int], WindowState]
     ) -> LateEvent | None:
-        missed: Window | None = None
+        windows = self.spec.windows
+        size, step = windows.size_ms, windows.step_ms  # type: ignore[union-attr]
+        final_before = self.stream_time - self.spec.grace_ms - size  # start <= this: final
+        ts, key, offset = event.ts, event.key, event.offset
+        lowest = ts - size + 1
+        missed: int | None = None
         took = False
-        for window in self.spec.windows.windows_for(event.ts):
-            if self.stream_time >= self.spec.close_at(window):
-                missed = missed or window
+        open_windows = self.open
+        for start in range(lowest + (-lowest) % step, ts - ts % step + 1, step):
+            if start <= final_before:
+                if missed is None:
+                    missed = start
                 continue
-            slot = (event.key, window.start)
-            state = self.open.get(slot)
+            slot = (key, start)
+            state = open_windows.get(slot)
             if state is None:
-                state = self._new_state(event.key, window)
+                state = self._new_state(key, Window(start, start + size))
                 self._track(state)
             took = True
-            if event.offset <= state.applied_offset:
+            if offset <= state.applied_offset:
                 continue
             self._fold(state, event)
             dirty[slot] = state
         if took or missed is None:
             return None
-        return self._late(event, missed)
+        return self._late(event, Window(missed, missed + size))
 
     def _add_to_session(
         self,
@@ -318,7 +347,7 @@ class PartitionWindows:
             self._untrack(state)
             dirty.pop((key, state.window.start), None)
             if state.window.start != start:
-                absorbed.append(window_key(key, state.window.start))
+                absorbed.append(state.store_key)
         self._fold(merged, event)
         self._track(merged)
         dirty[(key, start)] = merged
@@ -333,7 +362,7 @@ class PartitionWindows:
                 continue  # superseded: merged away or extended (sessions)
             self._untrack(state)
             outcome.results.append(WindowResult(key, state.window, state.figures(self.spec)))
-            outcome.deletes.append(window_key(key, start))
+            outcome.deletes.append(state.store_key)
 
     def close_due(self, stream_time: int | None = None) -> BatchOutcome:
         """Close windows final at the restored stream time (a crash between emit and delete),

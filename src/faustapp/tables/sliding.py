@@ -17,6 +17,7 @@ import heapq
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -205,7 +206,7 @@ class SlidingPartition:
                 self.stream_time = event.ts
         self.applied_offset = max(self.applied_offset, through_offset)
         outcome.updates = [
-            (bucket_key(key, bucket), self._encode_bucket(entry, bucket))
+            (bucket_key(key, bucket), partial(self._encode_bucket, entry, bucket))
             for (key, bucket), entry in dirty.items()
         ]
         outcome.mark = orjson.dumps([self.stream_time, self.applied_offset])
