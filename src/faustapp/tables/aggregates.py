@@ -62,15 +62,24 @@ class RunningStats:
         """Population standard deviation."""
         return math.sqrt(self.variance)
 
-    def to_list(self) -> list[float | int]:
-        """Compact form for the state store."""
-        return [self.count, self.total, self.mean, self.m2, self.minimum, self.maximum]
+    def to_list(self) -> list[float | int | None]:
+        """Compact form for the state store (JSON has no infinities: empty extremes are null)."""
+        minimum = None if self.count == 0 else self.minimum
+        maximum = None if self.count == 0 else self.maximum
+        return [self.count, self.total, self.mean, self.m2, minimum, maximum]
 
     @classmethod
-    def from_list(cls, data: list[float | int]) -> RunningStats:
+    def from_list(cls, data: list[float | int | None]) -> RunningStats:
         """Inverse of :meth:`to_list`."""
         count, total, mean, m2, minimum, maximum = data
-        return cls(int(count), float(total), float(mean), float(m2), float(minimum), float(maximum))
+        return cls(
+            int(count),
+            float(total),
+            float(mean),
+            float(m2),
+            math.inf if minimum is None else float(minimum),
+            -math.inf if maximum is None else float(maximum),
+        )
 
     def summary(self) -> dict[str, float | int]:
         """The figures users see, in the output topics' field names."""

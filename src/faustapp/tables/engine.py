@@ -181,6 +181,7 @@ class PartitionWindows:
         self.open: dict[tuple[str, int], WindowState] = {}
         self._by_key: dict[str, set[int]] = {}
         self._schedule: list[tuple[int, str, int]] = []
+        self._repairs: list[bytes] = []  # stale records found by restore, deleted by close_due
 
     @classmethod
     def restore(cls, spec: WindowSpec, records: Iterable[tuple[bytes, bytes]]) -> PartitionWindows:
@@ -204,6 +205,7 @@ class PartitionWindows:
                 for outer in sessions:
                     if outer is not inner and _contains(outer.window, inner.window):
                         self._untrack(inner)
+                        self._repairs.append(inner.store_key)
                         break
 
     def _track(self, state: WindowState) -> None:
@@ -323,10 +325,13 @@ class PartitionWindows:
     ) -> LateEvent | None:
         gap = self.spec.windows.gap_ms  # type: ignore[union-attr]
         key, ts = event.key, event.ts
-        touching = [
+        close_at = self.spec.close_at
+        stream_time = self.stream_time
+        touching = [  # a final session stays closed, even before the batch end emits it
             state
             for state in self.windows_of(key)
             if state.window.start - gap < ts < state.window.end + gap
+            and close_at(state.window) > stream_time
         ]
         start = min([ts, *(s.window.start for s in touching)])
         end = max([ts, *(s.window.end for s in touching)])
@@ -371,6 +376,8 @@ class PartitionWindows:
             self.stream_time = stream_time
         outcome = BatchOutcome(mark=self._mark())
         self._close_due(outcome)
+        outcome.deletes.extend(self._repairs)
+        self._repairs = []
         return outcome
 
 

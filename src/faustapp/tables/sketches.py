@@ -62,7 +62,8 @@ class DistinctCount(Aggregator):
         return ds.hll_sketch(self.lg_k)
 
     def add(self, state: ds.hll_sketch, event: Event) -> None:
-        state.update(event.item if event.item is not None else repr(event.value))
+        # Prefixed: the sketch ignores an empty string, which is a real item here.
+        state.update("i" + event.item if event.item is not None else "v" + repr(event.value))
 
     def merge(self, into: ds.hll_sketch, other: ds.hll_sketch) -> ds.hll_sketch:
         union = ds.hll_union(self.lg_k)
@@ -109,4 +110,6 @@ class TopK(Aggregator):
 
     def result(self, state: ds.frequent_strings_sketch) -> dict[str, Any]:
         items = state.get_frequent_items(ds.frequent_items_error_type.NO_FALSE_NEGATIVES)
-        return {self.field: [[item, estimate] for item, estimate, _, _ in items[: self.k]]}
+        # Ties by item, so the answer does not depend on how the state was built or merged.
+        ranked = sorted((-estimate, item) for item, estimate, _, _ in items)
+        return {self.field: [[item, -neg] for neg, item in ranked[: self.k]]}

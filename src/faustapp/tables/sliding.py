@@ -6,8 +6,8 @@ state writes of a batch scale with the buckets it touched, not with its events; 
 once no pending event can reach it. Results are computed incrementally with two pointers over each
 key's sorted events, so a result costs O(1) amortised whatever the window size.
 
-Moments only: count, sum, mean and population stddev (sums shifted by the key's first value, which
-keeps the variance numerically sound for sensor-like data).
+Moments only: count, sum, mean and population stddev, from exact running sums (so a result does
+not depend on the order events arrived or on a restart).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import heapq
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import orjson
@@ -30,6 +29,7 @@ BUCKET_PREFIX = b"s"
 FRONTIER_KEY = b"m\x00emitted"
 BUCKET_MS = 10_000
 _OFFSET = 1 << 63
+_NOTHING_EMITTED = -(1 << 62)
 
 
 def bucket_key(key: str, bucket: int) -> bytes:
@@ -62,6 +62,36 @@ class SlidingResult:
         }
 
 
+class ExactSum:
+    """A running sum kept exact (Shewchuk's non-overlapping partials, as ``math.fsum``): adding
+    and removing values gives the correctly rounded sum of what is in, whatever the history, so a
+    window recomputed after a restart has bit-identical figures."""
+
+    __slots__ = ("partials",)
+
+    def __init__(self) -> None:
+        self.partials: list[float] = []
+
+    def add(self, x: float) -> None:
+        """Add ``x`` (add ``-x`` to remove it)."""
+        partials = self.partials
+        i = 0
+        for y in partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo:
+                partials[i] = lo
+                i += 1
+            x = hi
+        partials[i:] = [x]
+
+    def value(self) -> float:
+        """The correctly rounded sum."""
+        return math.fsum(self.partials)
+
+
 @dataclass(slots=True)
 class _KeyEvents:
     """One key's retained events, sorted by (ts, offset), and the running window over them."""
@@ -70,26 +100,24 @@ class _KeyEvents:
     buckets: dict[int, int] = field(default_factory=dict)  # bucket -> max offset in it
     lo: int = 0
     hi: int = 0
-    shift: float | None = None
     n: int = 0
-    s1: float = 0.0
-    s2: float = 0.0
+    s1: ExactSum = field(default_factory=ExactSum)
+    s2: ExactSum = field(default_factory=ExactSum)
+    # Values are summed relative to the key's first value (stored with its buckets), so large
+    # values with small spread keep an accurate variance.
+    shift: float | None = None
 
     def _add(self, value: float) -> None:
-        if self.shift is None:
-            self.shift = value
-        d = value - self.shift
+        d = value - self.shift  # type: ignore[operator]
         self.n += 1
-        self.s1 += d
-        self.s2 += d * d
+        self.s1.add(d)
+        self.s2.add(d * d)
 
     def _remove(self, value: float) -> None:
-        d = value - (self.shift or 0.0)
+        d = value - self.shift  # type: ignore[operator]
         self.n -= 1
-        self.s1 -= d
-        self.s2 -= d * d
-        if self.n == 0:
-            self.shift, self.s1, self.s2 = None, 0.0, 0.0
+        self.s1.add(-d)
+        self.s2.add(-(d * d))
 
     def window_for(self, ts: int, size: int) -> dict[str, Any]:
         """Moments of the events in [ts - size, ts]; calls must come in increasing ``ts``."""
@@ -101,13 +129,16 @@ class _KeyEvents:
             self._remove(points[self.lo][2])
             self.lo += 1
         n = self.n
-        mean_shifted = self.s1 / n if n else 0.0
-        variance = max(self.s2 / n - mean_shifted * mean_shifted, 0.0) if n else 0.0
-        total = self.s1 + n * (self.shift or 0.0)
+        if not n:
+            return {"count": 0, "sum": 0.0, "mean": 0.0, "stddev": 0.0}
+        shift = self.shift or 0.0
+        shifted = self.s1.value()
+        mean_shifted = shifted / n
+        variance = max(self.s2.value() / n - mean_shifted * mean_shifted, 0.0)
         return {
             "count": n,
-            "sum": total,
-            "mean": mean_shifted + (self.shift or 0.0) if n else 0.0,
+            "sum": shifted + n * shift,
+            "mean": mean_shifted + shift,
             "stddev": math.sqrt(variance),
         }
 
@@ -129,9 +160,10 @@ class SlidingPartition:
         self.size = spec.windows.size_ms
         self.stream_time = -1
         self.applied_offset = -1
-        self.emitted_through = -1  # results of events with ts <= this are out
+        self.emitted_through = _NOTHING_EMITTED  # results of events with ts <= this are out
         self.keys: dict[str, _KeyEvents] = {}
         self._pending: list[tuple[int, int, str, float]] = []
+        self._expiry: list[tuple[int, str]] = []  # (bucket, key): when buckets can go
 
     @property
     def frontier(self) -> int:
@@ -149,10 +181,13 @@ class SlidingPartition:
                 part.emitted_through = orjson.loads(raw_value)
             elif raw_key.startswith(BUCKET_PREFIX):
                 key, bucket = _parse_bucket_key(raw_key)
-                max_offset, points = orjson.loads(raw_value)
+                max_offset, points, shift = orjson.loads(raw_value)
                 entry = part.keys.setdefault(key, _KeyEvents())
+                entry.shift = shift
                 entry.buckets[bucket] = max_offset
+                part._expiry.append((bucket, key))
                 entry.points.extend((ts, off, val) for ts, off, val in points)
+        heapq.heapify(part._expiry)
         for key, entry in part.keys.items():
             entry.points.sort()
             for ts, off, val in entry.points:
@@ -192,21 +227,26 @@ class SlidingPartition:
                     )
                 )
                 continue
-            entry = self.keys.setdefault(event.key, _KeyEvents())
+            entry = self.keys.get(event.key)
+            if entry is None:
+                entry = self.keys[event.key] = _KeyEvents(shift=event.value)
             bucket = event.ts - event.ts % BUCKET_MS
             outcome.accepted += 1
+            if event.ts > self.stream_time:
+                self.stream_time = event.ts
             if event.offset <= entry.buckets.get(bucket, -1):
                 continue  # replayed into a bucket that already holds it
+            if bucket not in entry.buckets:
+                heapq.heappush(self._expiry, (bucket, event.key))
             point = (event.ts, event.offset, event.value)
             bisect.insort(entry.points, point, lo=entry.hi)
             entry.buckets[bucket] = event.offset
             dirty[(event.key, bucket)] = entry
             heapq.heappush(self._pending, (event.ts, event.offset, event.key, event.value))
-            if event.ts > self.stream_time:
-                self.stream_time = event.ts
         self.applied_offset = max(self.applied_offset, through_offset)
+        # Encoded now, not at flush: closing below may retire or compact these buckets.
         outcome.updates = [
-            (bucket_key(key, bucket), partial(self._encode_bucket, entry, bucket))
+            (bucket_key(key, bucket), self._encode_bucket(entry, bucket))
             for (key, bucket), entry in dirty.items()
         ]
         outcome.mark = orjson.dumps([self.stream_time, self.applied_offset])
@@ -216,7 +256,7 @@ class SlidingPartition:
     def _encode_bucket(self, entry: _KeyEvents, bucket: int) -> bytes:
         lo = bisect.bisect_left(entry.points, (bucket, -1, -math.inf))
         hi = bisect.bisect_left(entry.points, (bucket + BUCKET_MS, -1, -math.inf))
-        return orjson.dumps([entry.buckets[bucket], entry.points[lo:hi]])
+        return orjson.dumps([entry.buckets[bucket], entry.points[lo:hi], entry.shift])
 
     def _close_due(self, outcome: BatchOutcome) -> None:
         frontier = self.frontier
@@ -234,14 +274,19 @@ class SlidingPartition:
         outcome.after_results.append((FRONTIER_KEY, orjson.dumps(self.emitted_through)))
         # Buckets wholly before the earliest window a pending event can still have are done.
         horizon = self.emitted_through - self.size
-        for key in touched:
-            entry = self.keys[key]
-            for bucket in [b for b in entry.buckets if b + BUCKET_MS <= horizon]:
-                del entry.buckets[bucket]
-                outcome.deletes.append(bucket_key(key, bucket))
-            entry.compact()
+        expiry = self._expiry
+        while expiry and expiry[0][0] + BUCKET_MS <= horizon:
+            bucket, key = heapq.heappop(expiry)
+            entry = self.keys.get(key)
+            if entry is None or entry.buckets.pop(bucket, None) is None:
+                continue
+            outcome.deletes.append(bucket_key(key, bucket))
             if not entry.buckets and entry.hi >= len(entry.points):
                 del self.keys[key]
+        for key in touched:
+            entry = self.keys.get(key)
+            if entry is not None:
+                entry.compact()
 
     def close_due(self, stream_time: int | None = None) -> BatchOutcome:
         """Emit results final at the restored stream time, or at a moved-forward ``stream_time``."""
