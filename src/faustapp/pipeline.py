@@ -269,6 +269,7 @@ class SourceRouter:
         max_future_skew_ms: int = 3_600_000,
         flush_interval_ms: int = 500,
         max_pending_events: int = 100_000,
+        output_topics: Sequence[Any] = (),
     ) -> None:
         self.app = app
         self.name = name
@@ -282,6 +283,8 @@ class SourceRouter:
         self._locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._last_activity_ms: dict[int, float] = {}
         self._buffers: dict[int, _PartitionBuffer] = {}
+        self._output_topics = list(output_topics)
+        self._outputs_declared = False
         self._homes: dict[str, int] = {}  # key -> partition, murmur2 is slow in Python
         self._events_in = metrics.EVENTS_IN.labels(name)
         self._batch_seconds = metrics.BATCH_SECONDS.labels(name)
@@ -416,7 +419,16 @@ class SourceRouter:
                 {TopicPartition(tp.topic, tp.partition): offset}, start_new_transaction=True
             )
 
+    async def _declare_outputs(self) -> None:
+        # Before the first send: the broker does not create topics on demand, and a send to a
+        # missing topic would wait on metadata instead of failing.
+        for topic in self._output_topics:
+            await topic.maybe_declare()
+        self._outputs_declared = True
+
     async def _ingest(self, partition: int, batch: Sequence[Message], keep_messages: bool) -> None:
+        if not self._outputs_declared:
+            await self._declare_outputs()
         started = time.perf_counter()
         parts = [await pipeline.partition(partition) for pipeline in self.pipelines]
         buffer = self._buffers.get(partition)

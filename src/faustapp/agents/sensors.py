@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Set
 from typing import Any
 
@@ -75,7 +76,8 @@ def _table(name: str):  # noqa: ANN202 - faust.Table
 # faustapp creates its input topic with the configured partitions, like Faust's own topics.
 readings_topic = _topic(SENSOR_READINGS, internal=True)
 output_topics = [
-    _topic(name) for name in (SENSOR_STATS_1M, SENSOR_STATS_5M, SENSOR_ALERTS, LATE, DLQ)
+    _topic(name)
+    for name in (SENSOR_STATS_1M, SENSOR_STATS_5M, SENSOR_ALERTS, SENSOR_SESSIONS, LATE, DLQ)
 ]
 
 router = SourceRouter(
@@ -87,6 +89,7 @@ router = SourceRouter(
     dlq_topic=settings.topic(DLQ),
     max_future_skew_ms=settings.max_future_skew_ms,
     flush_interval_ms=settings.flush_interval_ms,
+    output_topics=output_topics,
 )
 SESSION_GAP_MS = MINUTE
 
@@ -157,9 +160,13 @@ if settings.batch_drain:
     # subscribes the topic and declares the outputs, and receives nothing.
     fastpath.register(router.source_topic, router.handle_batch)
 
-    @app.timer(interval=max(settings.flush_interval_ms / 1000, 0.05))
+    @app.task
     async def _flush_write_behind() -> None:
-        await router.flush_due()
+        """Persist what the write-behind cache holds once its interval has passed."""
+        interval = max(settings.flush_interval_ms / 1000, 0.05) / 2
+        while not app.should_stop:
+            await asyncio.sleep(interval)
+            await router.flush_due()
 
     async def _flush_all() -> None:
         await router.flush_due(force=True)
@@ -170,8 +177,6 @@ if settings.batch_drain:
 @app.agent(readings_topic)
 async def sensor_pipelines(stream):  # noqa: ANN001 - Faust passes its Stream
     """Feed the readings to every sensor pipeline in per-partition batches (Stream path)."""
-    for topic in output_topics:
-        await topic.maybe_declare()
     async for events in stream.take_events(settings.batch_size, settings.batch_within_ms / 1000):
         await router.process([event.message for event in events])
 
