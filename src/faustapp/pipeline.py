@@ -19,100 +19,35 @@ from typing import Any
 
 import faust
 import orjson
-from aiokafka.partitioner import murmur2
 from aiokafka.structs import RecordMetadata, TopicPartition
 from faust.types import TP, Message
 
 from faustapp import metrics
 from faustapp.producing import PartitionProducer
 from faustapp.records import InvalidRecord
-from faustapp.tables.engine import (
-    MARK_KEY,
-    BatchOutcome,
-    LateEvent,
-    PartitionWindows,
-    WindowSpec,
-    encoded,
-)
 from faustapp.tables.events import Event
-from faustapp.tables.sliding import SlidingPartition
-from faustapp.tables.store import TableStore
-from faustapp.tables.windows import SlidingWindows
-from faustapp.topics import DLQ, LATE
+from faustapp.topics import DLQ
+from faustapp.windowed import (
+    Partition,
+    PartitionNotReady,
+    PendingOutcome,
+    PipelineSpec,
+    WindowedPipeline,
+    partition_for,
+)
+
+__all__ = [
+    "Decoded",
+    "PartitionNotReady",
+    "PipelineSpec",
+    "SourceRouter",
+    "WindowedPipeline",
+    "partition_for",
+]
 
 log = logging.getLogger(__name__)
 
 Decoded = tuple[str, int, float]
-Partition = PartitionWindows | SlidingPartition
-
-
-class PartitionNotReady(Exception):
-    """The key's partition is not active on this worker right now (rebalance or recovery)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineSpec:
-    """Everything that distinguishes one windowed pipeline from another."""
-
-    name: str
-    output_topic: str
-    key_field: str
-    window: WindowSpec
-    late_topic: str = LATE
-    select: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
-    """Optional last step: reshape a result, or drop it by returning None (alerts)."""
-
-    def new_partition(self, records: Iterable[tuple[bytes, bytes]]) -> Partition:
-        """Window state of one partition, rebuilt from its table records."""
-        if isinstance(self.window.windows, SlidingWindows):
-            return SlidingPartition.restore(self.window, records)
-        return PartitionWindows.restore(self.window, records)
-
-
-class PendingOutcome:
-    """Outcomes of several batches folded into one flush: the write-behind cache.
-
-    Keeps the latest value of every key written (windows closed later in the same flush are
-    still written first, so a crash after the mark can re-emit them), the latest mark, every
-    result and late event, and the keys whose last operation was a delete.
-    """
-
-    def __init__(self) -> None:
-        self.values: dict[bytes, Any] = {}
-        self.mark = b""
-        self.results: list[Any] = []
-        self.after: dict[bytes, bytes] = {}
-        self.deleted: dict[bytes, None] = {}
-        self.late: list[LateEvent] = []
-        self.accepted = 0
-
-    def add(self, outcome: BatchOutcome) -> None:
-        """Fold one batch's outcome in, in order."""
-        for key, value in outcome.updates:
-            if value is None:
-                self.deleted[key] = None
-            else:
-                self.values[key] = value
-                self.deleted.pop(key, None)
-        self.mark = outcome.mark or self.mark
-        self.results.extend(outcome.results)
-        self.after.update(outcome.after_results)
-        for key in outcome.deletes:
-            self.deleted[key] = None
-        self.late.extend(outcome.late)
-        self.accepted += outcome.accepted
-
-    def outcome(self) -> BatchOutcome:
-        """One outcome that applies everything folded in."""
-        return BatchOutcome(
-            updates=list(self.values.items()),
-            mark=self.mark,
-            results=self.results,
-            after_results=list(self.after.items()),
-            deletes=list(self.deleted),
-            late=self.late,
-            accepted=self.accepted,
-        )
 
 
 @dataclass
@@ -124,135 +59,6 @@ class _PartitionBuffer:
     messages: list[Message]
     since: float
     events: int = 0
-
-
-def partition_for(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2) puts ``key`` in."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
-
-
-class WindowedPipeline:
-    """One windowed aggregation over the partitions of its source that this worker owns."""
-
-    def __init__(
-        self,
-        app: faust.App,
-        spec: PipelineSpec,
-        table: faust.Table,
-        producer: PartitionProducer,
-    ) -> None:
-        self.app = app
-        self.spec = spec
-        self.producer = producer
-        self.store = TableStore(app, table, producer)
-        self._parts: dict[int, Partition] = {}
-        self.accepted = metrics.EVENTS_ACCEPTED.labels(spec.name)
-
-    def loaded(self, partition: int) -> Partition | None:
-        """In-memory state of a partition, if it was restored since it was assigned."""
-        return self._parts.get(partition)
-
-    def restore(self, partition: int) -> Partition:
-        """Rebuild a partition's state from its table (after assignment or recovery)."""
-        part = self.spec.new_partition(self.store.records(partition))
-        self._parts[partition] = part
-        log.info(
-            "%s: partition %d restored: %d keys in state, stream time %d, applied offset %d",
-            self.spec.name,
-            partition,
-            len(part.open),
-            part.stream_time,
-            part.applied_offset,
-        )
-        return part
-
-    def forget(self, partitions: Iterable[int]) -> None:
-        """Drop in-memory state of partitions this worker no longer owns."""
-        for partition in partitions:
-            self._parts.pop(partition, None)
-
-    async def partition(self, partition: int) -> Partition:
-        """The partition's state, restored on first use, with restart leftovers emitted."""
-        part = self._parts.get(partition)
-        if part is None:
-            part = self.restore(partition)
-            leftovers = part.close_due()
-            if leftovers.results:
-                log.info(
-                    "%s: emitting %d results final before the restart",
-                    self.spec.name,
-                    len(leftovers.results),
-                )
-            await self.apply(partition, leftovers, [])
-        return part
-
-    async def apply(
-        self,
-        partition: int,
-        outcome: BatchOutcome,
-        side_sends: list[Awaitable[RecordMetadata]],
-    ) -> None:
-        """Persist and emit in the order that makes any crash replay into the same results."""
-        store, producer, name = self.store, self.producer, self.spec.name
-        for late in outcome.late:
-            side_sends.append(await self._send_late(partition, late))
-        # 1. Window updates and side outputs are durable before the mark says their source
-        #    offsets were applied.
-        updates = [
-            (key, None if value is None else encoded(value)) for key, value in outcome.updates
-        ]
-        delivered = await producer.delivered(side_sends + await store.write(partition, updates))
-        # 2. The mark, then the results: a crash in between re-emits identical results.
-        second = await store.write(partition, [(MARK_KEY, outcome.mark)])
-        emitted = 0
-        for result in outcome.results:
-            record = result.as_dict(self.spec.key_field)
-            if self.spec.select is not None:
-                record = self.spec.select(record)
-                if record is None:
-                    continue
-            emitted += 1
-            second.append(
-                await producer.send(
-                    self.spec.output_topic,
-                    result.key.encode(),
-                    orjson.dumps(record),
-                    source_partition=partition,
-                )
-            )
-        delivered += await producer.delivered(second)
-        # 3. Only now may state that produced those results leave the table.
-        third = await store.write(
-            partition, [*outcome.after_results, *((key, None) for key in outcome.deletes)]
-        )
-        delivered += await producer.delivered(third)
-        store.mark_persisted(partition, delivered)
-        if emitted:
-            metrics.WINDOWS_CLOSED.labels(name).inc(emitted)
-        if outcome.late:
-            metrics.LATE_EVENTS.labels(name).inc(len(outcome.late))
-
-    async def _send_late(self, partition: int, late: LateEvent) -> Awaitable[RecordMetadata]:
-        event = late.event
-        record = {
-            "pipeline": self.spec.name,
-            "source_topic": self.producer.source_topic,
-            "source_partition": partition,
-            "source_offset": event.offset,
-            self.spec.key_field: event.key,
-            "ts": event.ts,
-            "value": event.value,
-            "window_start": late.window.start,
-            "window_end": late.window.end,
-            "stream_time": late.stream_time,
-            "reason": late.reason,
-        }
-        return await self.producer.send(
-            self.spec.late_topic,
-            event.key.encode(),
-            orjson.dumps(record),
-            source_partition=partition,
-        )
 
 
 class SourceRouter:

@@ -33,9 +33,12 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.too_slow],
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
 )
+# Magnitudes below ~1e-150 are left out: their squares underflow, a limit of any float variance.
 values_st = st.one_of(
     st.integers(-1000, 1000).map(float),
-    st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False),
+    st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False).filter(
+        lambda v: v == 0 or abs(v) > 1e-150
+    ),
 )
 ALL = (Stats(), FirstLast(), Quantiles(), DistinctCount(), TopK())
 
