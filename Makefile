@@ -62,3 +62,11 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python -m bench.run --quick --json bench-results/quick.json $(BENCH_ARGS)
+
+# Reliability: kill -9, broker restart and a wiped worker under exactly_once and at_least_once,
+# outputs compared with what was produced. `make test` runs the short form.
+.PHONY: chaos
+CHAOS_ARGS ?=
+
+chaos: install
+	$(BIN)/python -m chaos.run $(CHAOS_ARGS)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 import faust
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types.enums import ProcessingGuarantee
 
@@ -17,11 +20,35 @@ settings = Settings.from_env()
 faust_fixes.apply()
 
 
+async def wait_for_broker(bootstrap: str) -> None:
+    """Wait, with a clear log line, until the brokers answer: a worker started before Kafka (or
+    while it restarts) should wait and retry, not exit."""
+    log = logging.getLogger("faustapp")
+    delay = 1.0
+    while True:
+        client = AIOKafkaClient(bootstrap_servers=bootstrap)
+        try:
+            await client.bootstrap()
+            return
+        except KafkaError as exc:
+            log.warning(
+                "Kafka at %s is not reachable (%s); retrying in %.0f s",
+                bootstrap,
+                exc.__class__.__name__,
+                delay,
+            )
+        finally:
+            await client.close()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+
 class FaustApp(faust.App):
     """Faust's App, plus a check of local state left behind by a crashed worker."""
 
     async def on_first_start(self) -> None:
         """Runs in the worker before any table partition is opened."""
+        await wait_for_broker(settings.bootstrap_servers)
         self._state_guard = LocalStateGuard(self.conf.datadir, self.conf.tabledir, self.conf.id)
         exactly_once = self.conf.processing_guarantee == ProcessingGuarantee.EXACTLY_ONCE
         self._state_guard.on_start(exactly_once=exactly_once)
@@ -39,10 +66,12 @@ class FaustApp(faust.App):
         await super().on_stop()
 
     async def on_shutdown(self) -> None:
-        """Reached only after a clean stop, when Faust has committed."""
+        """Reached after any stop; the local state is trusted next time only after a clean one."""
         await super().on_shutdown()
         guard = getattr(self, "_state_guard", None)
-        if guard is not None:
+        # A crash also ends here, with its transaction aborted: only a clean stop vouches for
+        # the local copy.
+        if guard is not None and self.crash_reason is None:
             guard.on_clean_stop()
 
 
@@ -60,6 +89,9 @@ app = FaustApp(
     web_port=settings.web_port,
     canonical_url=f"http://{settings.web_host}:{settings.web_port}",
     producer_linger_ms=5,
+    # A topic created while the group forms (e.g. right after Kafka starts) is seen within
+    # seconds, not after Faust's default of five minutes.
+    consumer_metadata_max_age_ms=10_000,
     # A crashed worker's partitions move after this long (Faust's default is a minute).
     broker_session_timeout=settings.session_timeout_ms / 1000,
     broker_heartbeat_interval=min(3.0, settings.session_timeout_ms / 3000),

@@ -48,6 +48,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Decoded = tuple[str, int, float]
+DLQ_RAW_LIMIT = 256 * 1024
 
 
 @dataclass
@@ -235,6 +236,18 @@ class SourceRouter:
     async def _ingest(self, partition: int, batch: Sequence[Message], keep_messages: bool) -> None:
         if not self._outputs_declared:
             await self._declare_outputs()
+        try:
+            await self._fold_batch(partition, batch, keep_messages)
+        except BaseException:
+            # Half a batch must never be flushed (by the stop hook, for one): drop what this
+            # partition holds in memory; a restart replays it from the table and the offsets.
+            self._buffers.pop(partition, None)
+            self.forget([partition])
+            raise
+
+    async def _fold_batch(
+        self, partition: int, batch: Sequence[Message], keep_messages: bool
+    ) -> None:
         started = time.perf_counter()
         parts = [await pipeline.partition(partition) for pipeline in self.pipelines]
         buffer = self._buffers.get(partition)
@@ -313,6 +326,8 @@ class SourceRouter:
                 ack(message)
 
     async def _dead_letter(self, message: Message, error: str) -> Awaitable[RecordMetadata]:
+        """Send a record that cannot be processed to the DLQ, with its raw bytes (up to
+        ``DLQ_RAW_LIMIT``: base64 grows them by a third, beyond Kafka's message size)."""
         metrics.DEAD_LETTERS.labels(self.name).inc()
         record = {
             "pipeline": self.name,
@@ -321,8 +336,11 @@ class SourceRouter:
             "source_offset": message.offset,
             "error": error,
             "key_b64": _b64(message.key),
-            "value_b64": _b64(message.value),
+            "value_b64": _b64(message.value[:DLQ_RAW_LIMIT] if message.value else message.value),
         }
+        if message.value is not None and len(message.value) > DLQ_RAW_LIMIT:
+            record["value_truncated"] = True
+            record["value_size"] = len(message.value)
         return await self.producer.send(
             self.dlq_topic, message.key, orjson.dumps(record), source_partition=message.partition
         )

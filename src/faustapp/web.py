@@ -99,7 +99,7 @@ def sensor_view(sensor_id: str) -> dict[str, object] | None:
     }
 
 
-@app.page("/api/sensors/{sensor_id}")
+@app.page("/api/sensors/{sensor_id:[^/]+}")  # any id but '/', braces included
 class SensorView(View):
     """Live state of one sensor: its open 1-minute windows."""
 

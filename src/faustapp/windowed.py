@@ -179,7 +179,7 @@ class WindowedPipeline:
         ]
         delivered = await producer.delivered(side_sends + await store.write(partition, updates))
         # 2. The mark, then the results: a crash in between re-emits identical results.
-        second = await store.write(partition, [(MARK_KEY, outcome.mark)])
+        second = await store.write(partition, [(MARK_KEY, outcome.mark)] if outcome.mark else [])
         emitted = 0
         for result in outcome.results:
             record = result.as_dict(self.spec.key_field)

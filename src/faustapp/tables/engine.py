@@ -189,7 +189,8 @@ class PartitionWindows:
         part = cls(spec)
         for raw_key, raw_value in records:
             if raw_key == MARK_KEY:
-                part.stream_time, part.applied_offset = orjson.loads(raw_value)[:2]
+                if raw_value:  # an empty mark (never written since) means nothing applied
+                    part.stream_time, part.applied_offset = orjson.loads(raw_value)[:2]
             elif raw_key.startswith(WINDOW_PREFIX):
                 part._track(WindowState.decode(spec, raw_key, raw_value))
         if spec.sessions:

@@ -176,7 +176,8 @@ class SlidingPartition:
         part = cls(spec)
         for raw_key, raw_value in records:
             if raw_key == MARK_KEY:
-                part.stream_time, part.applied_offset = orjson.loads(raw_value)[:2]
+                if raw_value:  # an empty mark (never written since) means nothing applied
+                    part.stream_time, part.applied_offset = orjson.loads(raw_value)[:2]
             elif raw_key == FRONTIER_KEY:
                 part.emitted_through = orjson.loads(raw_value)
             elif raw_key.startswith(BUCKET_PREFIX):
