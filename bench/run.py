@@ -53,6 +53,7 @@ from bench.common import (
     wait_with_rusage,
 )
 from bench.data import MINUTE, Dataset, DataSpec, Figures, create_topic, fill_topic
+from bench.extras import format_extras, run_extras
 
 POLL_S = 0.1
 STOP_TIMEOUT_S = 15.0  # a clean stop takes ~1-2 s; SIGKILL after this
@@ -654,6 +655,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "not declare one of them; the report records it)",
     )
     parser.add_argument("--quiet", action="store_true", help="print the table only")
+    extras = parser.add_mutually_exclusive_group()
+    extras.add_argument(
+        "--no-extras",
+        action="store_true",
+        help="skip the extra measurements (latency, 1M-key RSS, restart, restore, two workers)",
+    )
+    extras.add_argument(
+        "--only-extras",
+        action="store_true",
+        help="run only the extras, plus one round of faustapp-1m-alo as their baseline",
+    )
     return parser.parse_args(argv)
 
 
@@ -676,6 +688,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: unknown consumer ids: {', '.join(sorted(unknown))}", file=sys.stderr)
             return 2
         consumers = [c for c in consumers if c.id in wanted]
+    if options.only_extras:
+        consumers = [c for c in CONSUMERS if c.id == "faustapp-1m-alo"]
+        size["rounds"] = 1
     signal.signal(signal.SIGTERM, _raise_interrupt)  # so every finally below runs
 
     def say(message: str) -> None:
@@ -773,8 +788,11 @@ def main(argv: list[str] | None = None) -> int:
                 if options.create_output_topics
                 else [],
                 "rows": rows,
+                "extras": None,
                 "duration_s": None,
             }
+            if not options.no_extras:
+                report["extras"] = run_extras(ctx, size_name, rows, say)
     except BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -793,6 +811,9 @@ def main(argv: list[str] | None = None) -> int:
     json_path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     print()
     print(format_table(report))
+    if report["extras"]:
+        print()
+        print(format_extras(report["extras"]))
     print(f"\n{report['duration_s']:.0f}s in all; figures in {json_path}, logs in {logs}")
     return 0 if all(row["correct"] for row in rows) else 1
 

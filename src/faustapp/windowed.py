@@ -3,6 +3,7 @@ a batch (or a write-behind flush of several) is persisted and emitted."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -132,6 +133,9 @@ class WindowedPipeline:
         """Rebuild a partition's state from its table (after assignment or recovery)."""
         part = self.spec.new_partition(self.store.records(partition))
         self._parts[partition] = part
+        name, label = self.spec.name, str(partition)
+        metrics.OPEN_WINDOWS.labels(name, label).set(len(part.open))
+        metrics.STREAM_TIME.labels(name, label).set(max(part.stream_time, 0) / 1000)
         log.info(
             "%s: partition %d restored: %d keys in state, stream time %d, applied offset %d",
             self.spec.name,
@@ -146,6 +150,9 @@ class WindowedPipeline:
         """Drop in-memory state of partitions this worker no longer owns."""
         for partition in partitions:
             self._parts.pop(partition, None)
+            for gauge in (metrics.OPEN_WINDOWS, metrics.STREAM_TIME):
+                with contextlib.suppress(KeyError):  # never set for this partition
+                    gauge.remove(self.spec.name, str(partition))
 
     async def partition(self, partition: int) -> Partition:
         """The partition's state, restored on first use, with restart leftovers emitted."""
