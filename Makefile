@@ -27,12 +27,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench chaos
+	$(BIN)/ruff format --check src tests bench chaos
 
 fmt: $(VENV)/.installed
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench chaos
+	$(BIN)/ruff check --fix src tests bench chaos
 
 test: install lint
 	$(BIN)/pytest -q tests $(PYTEST_ARGS)
