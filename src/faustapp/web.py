@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import aiohttp
 import orjson
 from faust.exceptions import SameNode
@@ -12,6 +14,8 @@ from faustapp.agents.sensors import pipelines, router, windows_1m
 from faustapp.app import app
 from faustapp.pipeline import PartitionNotReady, WindowedPipeline
 from faustapp.records import InvalidRecord, _sensor_id
+
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 2
 FORWARDED_HEADER = "X-Faustapp-Forwarded"
@@ -44,7 +48,7 @@ async def route_to_owner(web: View, request: Request, table_name: str, key: str)
             raise SameNode()
     except SameNode:
         return None
-    except KeyError:
+    except (KeyError, TypeError):  # no owner known, or topic metadata not loaded: rebalancing
         return unavailable(web, "partition owners are being reassigned (rebalance)")
     url = request.url.with_host(owner.host).with_port(owner.port)
     try:
@@ -104,7 +108,14 @@ class SensorView(View):
     """Live state of one sensor: its open 1-minute windows."""
 
     async def get(self, request: Request, sensor_id: str) -> Response:
-        """Answer from the owner of the sensor's partition."""
+        """Answer from the owner of the sensor's partition; never a 500."""
+        try:
+            return await self._answer(request, sensor_id)
+        except Exception:  # a state we did not foresee: say so, log it, let the client retry
+            log.exception("GET /api/sensors/%s failed", sensor_id)
+            return unavailable(self, "internal error while answering; retry")
+
+    async def _answer(self, request: Request, sensor_id: str) -> Response:
         try:
             _sensor_id(sensor_id)
         except InvalidRecord as exc:
