@@ -10,7 +10,6 @@ import faust
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from faust.sensors.prometheus import setup_prometheus_sensors
-from faust.types.enums import ProcessingGuarantee
 
 from faustapp import faust_fixes
 from faustapp.local_state import LocalStateGuard
@@ -50,8 +49,7 @@ class FaustApp(faust.App):
         """Runs in the worker before any table partition is opened."""
         await wait_for_broker(settings.bootstrap_servers)
         self._state_guard = LocalStateGuard(self.conf.datadir, self.conf.tabledir, self.conf.id)
-        exactly_once = self.conf.processing_guarantee == ProcessingGuarantee.EXACTLY_ONCE
-        self._state_guard.on_start(exactly_once=exactly_once)
+        self._state_guard.on_start()
         await super().on_first_start()
 
     before_stop: list[Callable[[], Awaitable[None]]] = []

@@ -12,19 +12,22 @@ log = logging.getLogger(__name__)
 class LocalStateGuard:
     """Knows whether the last worker on this data folder stopped cleanly.
 
-    Under ``exactly_once`` a worker killed mid-transaction leaves writes in its local RocksDB that
-    the broker aborted; Faust would resume from that local copy and keep them. Like Kafka Streams,
-    faustapp then drops the local copy and restores it from the (committed) changelog.
+    A worker killed mid-flush can leave its local RocksDB ahead of the changelog: under
+    ``exactly_once`` with writes the broker aborted, under ``at_least_once`` with writes whose
+    changelog records never left. Resuming from that copy, the worker would skip the replayed
+    events it already holds, so the changelog would miss them for good, and whichever worker
+    restores the partition from the changelog next would lose them. Like Kafka Streams after an
+    unclean stop, faustapp drops the local copy and restores it from the changelog.
     """
 
     def __init__(self, datadir: Path, tabledir: Path, app_id: str) -> None:
         self.tabledir = tabledir
         self.marker = datadir / f"{app_id}.running"
 
-    def on_start(self, *, exactly_once: bool) -> bool:
+    def on_start(self) -> bool:
         """Wipe untrusted local state; returns True when it did."""
         wiped = False
-        if self.marker.exists() and exactly_once and self.tabledir.exists():
+        if self.marker.exists() and self.tabledir.exists():
             log.warning(
                 "previous worker on %s did not stop cleanly: removing local table state, "
                 "it will be restored from the changelog topics",
