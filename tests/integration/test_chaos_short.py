@@ -21,7 +21,7 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-RUN_TIMEOUT_S = 540
+RUN_TIMEOUT_S = 600
 
 
 def _summary(run: dict) -> str:
@@ -42,7 +42,8 @@ def test_chaos_short_form(tmp_path):
     seed = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1, 1 << 31))
     print(f"chaos seed {seed}")
     out = tmp_path / "chaos.json"
-    command = [sys.executable, "-m", "chaos.run", "--short", "--guarantee", "both"]
+    # exactly_once here; `make chaos` runs both guarantees at full size.
+    command = [sys.executable, "-m", "chaos.run", "--short", "--guarantee", "exactly_once"]
     command += ["--seed", str(seed), "--json", str(out)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAUSTAPP_")}
     proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True)
@@ -59,7 +60,7 @@ def test_chaos_short_form(tmp_path):
 
     document = json.loads(out.read_text())
     runs = {run["guarantee"]: run for run in document["runs"]}
-    assert set(runs) == {"exactly_once", "at_least_once"}, document.get("runs")
+    assert set(runs) == {"exactly_once"}, document.get("runs")
     report = "\n".join(_summary(run) for run in runs.values())
     for guarantee, run in runs.items():
         assert "error" not in run, f"seed {seed}\n{report}\n{run.get('traceback')}"
