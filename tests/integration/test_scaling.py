@@ -177,7 +177,7 @@ def test_standby_takes_over_after_kill_9(kafka_bootstrap, make_worker, event_clo
     # The survivor takes the partitions over (from its standby copy) and answers with the same
     # figures, itself.
     took_over = None
-    while time.monotonic() - killed_at < 90:
+    while time.monotonic() - killed_at < 180:  # a bound for "it takes over", not a speed check
         survivor = owner_counts(first)
         if all(survivor.get(sensor) == 20 for sensor in mine):
             took_over = time.monotonic() - killed_at
