@@ -95,6 +95,10 @@ class SourceRouter:
         self._homes: dict[str, int] = {}  # key -> partition, murmur2 is slow in Python
         self._events_in = metrics.EVENTS_IN.labels(name)
         self._batch_seconds = metrics.BATCH_SECONDS.labels(name)
+        # Counters exist at 0 from the start, so the first increase is visible to rate().
+        self._dead_letters = metrics.DEAD_LETTERS.labels(name)
+        self._rekeyed = metrics.REKEYED.labels(name)
+        self._replayed = metrics.REPLAYED.labels(name)
         self.flush_interval_s = flush_interval_ms / 1000
         self.max_pending_events = max_pending_events
 
@@ -293,7 +297,7 @@ class SourceRouter:
                 continue
             events.append(Event(key, ts, value, message.offset))
         if replayed:
-            metrics.REPLAYED.labels(self.name).inc(replayed)
+            self._replayed.inc(replayed)
         for pipeline, pending, part in zip(self.pipelines, buffer.outcomes, parts, strict=True):
             outcome = part.process(events, through_offset=last_offset)
             pending.add(outcome)
@@ -328,7 +332,7 @@ class SourceRouter:
     async def _dead_letter(self, message: Message, error: str) -> Awaitable[RecordMetadata]:
         """Send a record that cannot be processed to the DLQ, with its raw bytes (up to
         ``DLQ_RAW_LIMIT``: base64 grows them by a third, beyond Kafka's message size)."""
-        metrics.DEAD_LETTERS.labels(self.name).inc()
+        self._dead_letters.inc()
         record = {
             "pipeline": self.name,
             "source_topic": message.topic,
@@ -346,7 +350,7 @@ class SourceRouter:
         )
 
     async def _forward(self, message: Message, key: str, home: int) -> Awaitable[RecordMetadata]:
-        metrics.REKEYED.labels(self.name).inc()
+        self._rekeyed.inc()
         return await self.producer.send(
             self.source_topic,
             key.encode(),

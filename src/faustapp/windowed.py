@@ -124,6 +124,9 @@ class WindowedPipeline:
         self.store = TableStore(app, table, producer)
         self._parts: dict[int, Partition] = {}
         self.accepted = metrics.EVENTS_ACCEPTED.labels(spec.name)
+        # Counters exist at 0 from the start, so the first increase is visible to rate().
+        self.windows_closed = metrics.WINDOWS_CLOSED.labels(spec.name)
+        self.late_events = metrics.LATE_EVENTS.labels(spec.name)
 
     def loaded(self, partition: int) -> Partition | None:
         """In-memory state of a partition, if it was restored since it was assigned."""
@@ -176,7 +179,7 @@ class WindowedPipeline:
         side_sends: list[Awaitable[RecordMetadata]],
     ) -> None:
         """Persist and emit in the order that makes any crash replay into the same results."""
-        store, producer, name = self.store, self.producer, self.spec.name
+        store, producer = self.store, self.producer
         for late in outcome.late:
             side_sends.append(await self._send_late(partition, late))
         # 1. Window updates and side outputs are durable before the mark says their source
@@ -211,9 +214,9 @@ class WindowedPipeline:
         delivered += await producer.delivered(third)
         store.mark_persisted(partition, delivered)
         if emitted:
-            metrics.WINDOWS_CLOSED.labels(name).inc(emitted)
+            self.windows_closed.inc(emitted)
         if outcome.late:
-            metrics.LATE_EVENTS.labels(name).inc(len(outcome.late))
+            self.late_events.inc(len(outcome.late))
 
     async def _send_late(self, partition: int, late: LateEvent) -> Awaitable[RecordMetadata]:
         event = late.event
