@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from faust.transport.consumer import Consumer
 from faust.types import TP, Message
 
+from faustapp.faust_fixes import rewind_unprocessed
+
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[TP, Sequence[Message]], Awaitable[None]]
@@ -51,13 +53,20 @@ async def _drain_in_batches(self: Consumer, fetcher: object) -> None:  # noqa: C
             if not records or self.should_stop:
                 continue
             if not self.flow_active:
+                # Faust's own answer is the seek alone, which loses the records of a partition
+                # without a committed offset; rewind first (see faust_fixes).
+                await rewind_unprocessed(self, records)
                 await self.perform_seek()
                 continue
             generation = app.consumer_generation_id
+            pending = dict(records)
             for tp, raw_records in records.items():
                 if not self.flow_active or app.consumer_generation_id != generation:
+                    await rewind_unprocessed(self, pending)
                     break
+                del pending[tp]
                 if active is not None and tp not in active and tp not in self._buffered_partitions:
+                    await rewind_unprocessed(self, {tp: raw_records})  # paused meanwhile
                     continue
                 app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                 handler = handlers.get(tp.topic)
