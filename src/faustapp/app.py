@@ -87,12 +87,6 @@ app = FaustApp(
     web_port=settings.web_port,
     canonical_url=f"http://{settings.web_host}:{settings.web_port}",
     producer_linger_ms=5,
-    # Kafka's own default. Faust's 20 minutes is also how long aiokafka keeps one unanswered
-    # produce request in flight, and it sends nothing else to that broker meanwhile: after a
-    # broker restart a worker stalled, mid-rebalance, for minutes. Now the request times out and
-    # is retried; a batch still undelivered after this long fails the worker, which restarts from
-    # its last commit (under exactly_once the open transaction is aborted).
-    producer_request_timeout=30.0,
     # A topic created while the group forms (e.g. right after Kafka starts) is seen within
     # seconds, not after Faust's default of five minutes.
     consumer_metadata_max_age_ms=10_000,
