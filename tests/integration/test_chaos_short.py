@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1100)]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-RUN_TIMEOUT_S = 600
+# Usually 100-260 s. A bound, not a speed check: after a broker restart a worker can hang in a
+# rebalance until the group evicts it (see "Known limits" in the README), once per fault.
+RUN_TIMEOUT_S = 900
 
 
 def _summary(run: dict) -> str:
