@@ -87,6 +87,11 @@ app = FaustApp(
     web_port=settings.web_port,
     canonical_url=f"http://{settings.web_host}:{settings.web_port}",
     producer_linger_ms=5,
+    # Kafka's request timeout, not Faust's 20 minutes: a produce request a restarting broker
+    # never answers is retried on a new connection after 30 s instead of blocking every later
+    # send (and the rebalance that flushes them). Records themselves get two minutes to be
+    # delivered (faust_fixes.DELIVERY_TIMEOUT_S); a transaction that loses one never commits.
+    producer_request_timeout=30.0,
     # A topic created while the group forms (e.g. right after Kafka starts) is seen within
     # seconds, not after Faust's default of five minutes.
     consumer_metadata_max_age_ms=10_000,

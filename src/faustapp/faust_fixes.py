@@ -5,13 +5,18 @@ Each fix names the symptom, so it can be dropped once Faust itself is fixed.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.producer.transaction_manager import TransactionManager, TransactionState
+from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Producer as FaustProducer
 from faust.types import TP
 
 log = logging.getLogger(__name__)
@@ -106,7 +111,134 @@ async def rewind_unprocessed(consumer: Consumer, dropped: Mapping[TP, Sequence[A
         )
 
 
+# --- a transaction that lost a record must never commit --------------------------------
+#
+# Kafka's Java producer puts a transaction in an abortable-error state when any record of it
+# fails to be delivered, so committing it is impossible. aiokafka does not: a record that fails
+# (a broker answering MESSAGE_TOO_LARGE, a batch expiring while the partition has no leader) is
+# reported on its future only, and a later ``commit_transaction`` commits the rest. A worker that
+# crashed on such a failure still ran Faust's final commit on the way down, so half a flush
+# (window updates without their mark, results without the state deleted after them) became
+# visible: duplicated and wrong windows. The fix dooms the transaction on the first failed
+# record and makes every commit of it fail; the next owner of the transactional id aborts it.
+
+
+class TransactionAborted(Exception):
+    """A transaction lost a record: it is aborted, never committed."""
+
+
+def _doom_on_failure(txn: TransactionManager, future: asyncio.Future) -> None:
+    if future.cancelled() or future.exception() is None:
+        return
+    if txn.state == TransactionState.IN_TRANSACTION:
+        log.error(
+            "transaction %s lost a record (%r): it will be aborted, not committed",
+            txn.transactional_id,
+            future.exception(),
+        )
+        txn.error_transaction(future.exception())
+        txn.wait_for_transaction_end().exception()  # retrieved: raised again at commit
+
+
+_original_producer_send = AIOKafkaProducer.send
+
+
+@functools.wraps(_original_producer_send)
+async def _send_dooming_transaction_on_failure(
+    self: AIOKafkaProducer, *args: Any, **kw: Any
+) -> Any:
+    future = await _original_producer_send(self, *args, **kw)
+    txn = self._txn_manager
+    if txn is not None and txn.transactional_id is not None:
+        future.add_done_callback(functools.partial(_doom_on_failure, txn))
+    return future
+
+
+def doomed(producer: AIOKafkaProducer) -> bool:
+    """True when ``producer``'s open transaction lost a record and can only be aborted."""
+    txn = producer._txn_manager
+    return txn is not None and txn.state in (
+        TransactionState.ABORTABLE_ERROR,
+        TransactionState.FATAL_ERROR,
+    )
+
+
+_original_commit_transactions = FaustProducer.commit_transactions
+
+
+async def _commit_transactions_unless_doomed(
+    self: FaustProducer,
+    tid_to_offset_map: Mapping[str, Mapping[TP, int]],
+    group_id: str,
+    start_new_transaction: bool = True,
+) -> None:
+    """Faust's commit, refused as a whole when any transaction in it lost a record."""
+    lost = [
+        tid
+        for tid in tid_to_offset_map
+        if (producer := self._transaction_producers.get(tid)) is not None and doomed(producer)
+    ]
+    if lost:
+        raise TransactionAborted(
+            f"transactions {', '.join(sorted(lost))} lost a record and cannot commit; "
+            "the worker must restart from the last committed offsets"
+        )
+    await _original_commit_transactions(
+        self, tid_to_offset_map, group_id, start_new_transaction=start_new_transaction
+    )
+
+
+# --- a delivery timeout apart from the request timeout ----------------------------------
+#
+# aiokafka uses its request timeout both for one request and for how long a record may wait for
+# delivery. Faust sets it to 20 minutes, so a produce request that a restarting broker never
+# answers blocks every later send to that broker (and Faust's revoke, which flushes the
+# producer) for that long. faustapp keeps requests short and gives records Kafka's own
+# delivery timeout (two minutes) to get through a broker restart.
+
+DELIVERY_TIMEOUT_S = 120.0
+_original_new_producer = FaustProducer._new_producer
+
+
+def _new_producer_with_delivery_timeout(self: FaustProducer, *args: Any, **kw: Any) -> Any:
+    producer = _original_new_producer(self, *args, **kw)
+    accumulator = producer._message_accumulator
+    accumulator._batch_ttl = max(accumulator._batch_ttl, DELIVERY_TIMEOUT_S)
+    return producer
+
+
+# --- recovery seeking to a negative offset ----------------------------------------------
+#
+# Faust starts reading a changelog partition with no local offset at "earliest offset - 1". Right
+# after a broker restart the broker can answer the earliest offset as -1, so recovery seeks to
+# -2 and crashes with ``ValueError: Offset must be a positive integer``. Any offset below 0 means
+# "from the beginning".
+
+
+async def _seek_offsets_from_zero(
+    self: Recovery, consumer: Any, tps: Any, offsets: Any, title: str
+) -> None:
+    new_offsets = {}
+    for tp in tps:
+        offset = offsets[tp]
+        if offset is None or offset < 0:
+            if offset is not None and offset < -1:
+                log.info(
+                    "%s recovery: %s has no valid start offset (%d); reading from 0",
+                    title,
+                    tp,
+                    offset,
+                )
+            offset = 0
+        new_offsets[tp] = offset
+    await consumer.seek_wait(new_offsets)
+
+
 def apply() -> None:
     """Install the fixes (idempotent)."""
     AIOKafkaConsumerThread._highwaters = _highwaters_from_broker
     AIOKafkaConsumerThread._fetch_records = _fetch_records_noting_positions
+    AIOKafkaProducer.send = _send_dooming_transaction_on_failure
+    FaustProducer.commit_transactions = _commit_transactions_unless_doomed
+    FaustProducer._new_producer = _new_producer_with_delivery_timeout
+    Recovery._seek_offsets = _seek_offsets_from_zero

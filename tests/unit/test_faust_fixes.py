@@ -1,0 +1,37 @@
+"""Fixes to Faust that need no broker: producer timeouts and recovery's start offsets."""
+
+from __future__ import annotations
+
+import asyncio
+
+from faust.types import TP
+
+from faustapp import faust_fixes
+
+
+class _SeekRecorder:
+    def __init__(self) -> None:
+        self.sought: dict[TP, int] = {}
+
+    async def seek_wait(self, offsets: dict[TP, int]) -> None:
+        self.sought.update(offsets)
+
+
+def test_recovery_reads_from_zero_when_the_start_offset_is_negative_or_unknown():
+    tps = [TP("changelog", p) for p in range(5)]
+    offsets = {tps[0]: -2, tps[1]: -1, tps[2]: None, tps[3]: 0, tps[4]: 41}
+    consumer = _SeekRecorder()
+    asyncio.run(faust_fixes._seek_offsets_from_zero(None, consumer, set(tps), offsets, "standby"))
+    assert consumer.sought == {tps[0]: 0, tps[1]: 0, tps[2]: 0, tps[3]: 0, tps[4]: 41}
+
+
+def test_producers_time_out_requests_in_30_s_and_deliveries_in_two_minutes():
+    from faustapp.app import app
+
+    async def build() -> tuple[int, float]:
+        producer = app.producer._new_producer()
+        return producer._request_timeout_ms, producer._message_accumulator._batch_ttl
+
+    request_timeout_ms, delivery_timeout_s = asyncio.run(build())
+    assert request_timeout_ms == 30_000
+    assert delivery_timeout_s == faust_fixes.DELIVERY_TIMEOUT_S == 120.0
