@@ -3,9 +3,10 @@
 Faust hands every message through its consumer's drain loop (a task per message), the conductor,
 a channel queue, an event and the stream machinery: about 75 us per event before any work is done.
 For a topic registered here, the drain loop instead passes each fetched batch of a partition to a
-handler in one call, then acknowledges the messages exactly as Faust's streams would. Offsets,
-gaps (transaction markers), commits, transactions, rebalances and recovery stay Faust's own; other
-topics keep Faust's usual path.
+handler in one call, as the client's own records (no Faust ``Message`` per record), and the
+handler acknowledges them by offset (:func:`ack_records`) exactly as Faust's streams would.
+Offsets, gaps (transaction markers), commits, transactions, rebalances and recovery stay Faust's
+own; other topics keep Faust's usual path.
 """
 
 from __future__ import annotations
@@ -13,15 +14,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
+from aiokafka.structs import TopicPartition
 from faust.transport.consumer import Consumer
-from faust.types import TP, Message
+from faust.types import TP
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
 
 from faustapp.faust_fixes import rewind_unprocessed
 
 log = logging.getLogger(__name__)
 
-BatchHandler = Callable[[TP, Sequence[Message]], Awaitable[None]]
+
+class SourceRecord(Protocol):
+    """What handlers read of a record: both aiokafka's records and Faust's messages have it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+BatchHandler = Callable[[TP, Sequence[SourceRecord]], Awaitable[None]]
 
 _handlers: dict[str, BatchHandler] = {}
 
@@ -71,19 +87,19 @@ async def _drain_in_batches(self: Consumer, fetcher: object) -> None:  # noqa: C
                 app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                 handler = handlers.get(tp.topic)
                 r_offset = get_read_offset(tp)
-                batch: list[Message] = []
+                batch: list[SourceRecord] = []
                 for record in raw_records:
                     offset = record.offset
                     if r_offset is not None and offset < r_offset:
                         continue  # already seen (a re-fetch after a seek)
                     if r_offset and offset - r_offset > 1 and acks_enabled_for(tp.topic):
                         await self._add_gap(tp, r_offset + 1, offset)
-                    message = to_message(tp, record)
                     if handler is None:
+                        message = to_message(tp, record)
                         await self.wait_first(callback(message), self.suspend_flow.wait())
                         set_read_offset(tp, offset)
                     else:
-                        batch.append(message)
+                        batch.append(record)
                     r_offset = offset
                 if batch:
                     _record_batch_in(app, tp, batch)
@@ -104,7 +120,28 @@ async def _drain_in_batches(self: Consumer, fetcher: object) -> None:  # noqa: C
         raise
 
 
-def _record_batch_in(app: object, tp: TP, batch: Sequence[Message]) -> None:
+def ack_records(consumer: Consumer, tp: TP, records: Sequence[SourceRecord]) -> None:
+    """``Consumer.ack`` for a run of one partition's records at once, by offset."""
+    if not records or not consumer.app.topics.acks_enabled_for(tp.topic):
+        return
+    # The client's own type: the keys of the acked offsets become the keys of the offsets an
+    # exactly-once commit hands to aiokafka, which refuses any other.
+    tp = TopicPartition(tp.topic, tp.partition)
+    with ack_lock:
+        committed = consumer._committed_offset[tp]
+        index = consumer._acked_index[tp]
+        offsets = [
+            offset
+            for offset in (record.offset for record in records)
+            if (committed is None or offset >= committed) and offset not in index
+        ]
+        index.update(offsets)
+        consumer._acked[tp].extend(offsets)
+        consumer._n_acked += len(offsets)
+        notify(consumer._waiting_for_ack)
+
+
+def _record_batch_in(app: object, tp: TP, batch: Sequence[SourceRecord]) -> None:
     """Faust's message-in sensor figures, counted once per batch instead of once per message."""
     monitor = getattr(app, "monitor", None)
     last = batch[-1].offset

@@ -20,9 +20,10 @@ from typing import Any
 import faust
 import orjson
 from aiokafka.structs import RecordMetadata, TopicPartition
-from faust.types import TP, Message
+from faust.types import TP
 
 from faustapp import metrics
+from faustapp.fastpath import SourceRecord, ack_records
 from faustapp.producing import PartitionProducer
 from faustapp.records import InvalidRecord
 from faustapp.tables.events import Event
@@ -57,7 +58,7 @@ class _PartitionBuffer:
 
     outcomes: list[PendingOutcome]
     side_sends: list[Awaitable[RecordMetadata]]
-    messages: list[Message]
+    records: list[SourceRecord]
     since: float
     events: int = 0
 
@@ -152,10 +153,10 @@ class SourceRouter:
             part = pipeline.restore(partition)
         return part
 
-    async def process(self, messages: Sequence[Message]) -> None:
+    async def process(self, messages: Sequence[SourceRecord]) -> None:
         """Process a batch that may span partitions and persist it before returning (the
         Stream path: the stream acknowledges the batch as soon as this returns)."""
-        by_partition: dict[int, list[Message]] = defaultdict(list)
+        by_partition: dict[int, list[SourceRecord]] = defaultdict(list)
         for message in messages:
             by_partition[message.partition].append(message)
         for partition, batch in by_partition.items():
@@ -163,7 +164,7 @@ class SourceRouter:
                 await self._ingest(partition, batch, keep_messages=False)
                 await self._flush(partition)
 
-    async def handle_batch(self, tp: TP, messages: Sequence[Message]) -> None:
+    async def handle_batch(self, tp: TP, messages: Sequence[SourceRecord]) -> None:
         """Batch path: fold a partition's fetched batch in; persist and acknowledge it when the
         write-behind interval is due (see :meth:`flush_due`)."""
         partition = tp.partition
@@ -237,7 +238,9 @@ class SourceRouter:
             await topic.maybe_declare()
         self._outputs_declared = True
 
-    async def _ingest(self, partition: int, batch: Sequence[Message], keep_messages: bool) -> None:
+    async def _ingest(
+        self, partition: int, batch: Sequence[SourceRecord], keep_messages: bool
+    ) -> None:
         if not self._outputs_declared:
             await self._declare_outputs()
         try:
@@ -250,7 +253,7 @@ class SourceRouter:
             raise
 
     async def _fold_batch(
-        self, partition: int, batch: Sequence[Message], keep_messages: bool
+        self, partition: int, batch: Sequence[SourceRecord], keep_messages: bool
     ) -> None:
         started = time.perf_counter()
         parts = [await pipeline.partition(partition) for pipeline in self.pipelines]
@@ -305,7 +308,7 @@ class SourceRouter:
                 pipeline.accepted.inc(outcome.accepted)
         buffer.events += len(batch)
         if keep_messages:
-            buffer.messages.extend(batch)
+            buffer.records.extend(batch)
         self._batch_seconds.observe(time.perf_counter() - started)
 
     async def _flush(self, partition: int) -> None:
@@ -324,12 +327,10 @@ class SourceRouter:
                 metrics.STREAM_TIME.labels(name, str(partition)).set(
                     max(part.stream_time, 0) / 1000
                 )
-        if buffer.messages:
-            ack = self.app.consumer.ack
-            for message in buffer.messages:
-                ack(message)
+        if buffer.records:
+            ack_records(self.app.consumer, TP(self.source_topic, partition), buffer.records)
 
-    async def _dead_letter(self, message: Message, error: str) -> Awaitable[RecordMetadata]:
+    async def _dead_letter(self, message: SourceRecord, error: str) -> Awaitable[RecordMetadata]:
         """Send a record that cannot be processed to the DLQ, with its raw bytes (up to
         ``DLQ_RAW_LIMIT``: base64 grows them by a third, beyond Kafka's message size)."""
         self._dead_letters.inc()
@@ -349,7 +350,9 @@ class SourceRouter:
             self.dlq_topic, message.key, orjson.dumps(record), source_partition=message.partition
         )
 
-    async def _forward(self, message: Message, key: str, home: int) -> Awaitable[RecordMetadata]:
+    async def _forward(
+        self, message: SourceRecord, key: str, home: int
+    ) -> Awaitable[RecordMetadata]:
         self._rekeyed.inc()
         return await self.producer.send(
             self.source_topic,

@@ -16,6 +16,7 @@ from faustapp.records import (
     MAX_TS_MS,
     InvalidRecord,
     SensorReading,
+    decode_fields,
     decode_reading,
     parse_event_time,
 )
@@ -297,3 +298,62 @@ def test_values_beyond_the_bound_are_refused_before_they_overflow_a_window(value
     raw = b'{"sensor_id": "s-1", "ts": 1, "value": ' + value.encode() + b"}"
     with pytest.raises(InvalidRecord, match="'value' out of range"):
         decode_reading(raw)
+
+
+# --------------------------------------------------------------------------------------------
+# The hot path's decoder agrees with the strict one on every input
+
+
+def _outcome(decode, raw: bytes | None) -> tuple:
+    try:
+        result = decode(raw)
+    except InvalidRecord as exc:
+        return ("rejected", str(exc))
+    if isinstance(result, SensorReading):
+        result = (result.sensor_id, result.ts, result.value)
+    return ("accepted", result, tuple(type(v) for v in result))
+
+
+_ids = st.one_of(
+    st.sampled_from(["s-1", "sensor/1", "", "tab\there", "x" * (MAX_KEY_LENGTH + 1)]),
+    st.text(max_size=8),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.none(),
+)
+_times = st.one_of(
+    st.integers(min_value=-10, max_value=MAX_TS_MS + 10),
+    st.sampled_from([0, MAX_TS_MS, JAN_1_2024_MS, True, 1.7e12, 1.5, "2024-01-01T00:00:00Z"]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=6),
+    st.none(),
+)
+_values = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-(10**17), max_value=10**17),
+    st.sampled_from([MAX_ABS_VALUE, -MAX_ABS_VALUE, MAX_ABS_VALUE * 1.0001, True, 0, -0.0]),
+    st.text(max_size=4),
+    st.none(),
+)
+
+
+@PROPERTY
+@given(
+    sensor_id=_ids,
+    ts=_times,
+    value=_values,
+    drop=st.sampled_from([None, "sensor_id", "ts", "value"]),
+)
+def test_hot_path_decoder_matches_the_strict_decoder(sensor_id, ts, value, drop):
+    fields = {"sensor_id": sensor_id, "ts": ts, "value": value}
+    if drop:
+        del fields[drop]
+    raw = orjson.dumps(fields)
+    assert _outcome(decode_fields, raw) == _outcome(decode_reading, raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [None, b"", b"[]", b"null", b"{", b"\xff\xfe", b'"text"', b'{"sensor_id": "s"}', b"1e400"],
+)
+def test_hot_path_decoder_rejects_non_objects_like_the_strict_decoder(raw):
+    assert _outcome(decode_fields, raw) == _outcome(decode_reading, raw)

@@ -286,7 +286,9 @@ def test_distinct_counts_of_a_few_items_are_exact_after_merging(
     union = [item for part in parts for item in part]
     aggregate = DistinctCount(lg_k=lg_k)
     state = merged(aggregate, [events_of([0.0] * len(p), p) for p in parts], stored)
-    if distinct(union) <= 8 or (lg_k >= 12 and distinct(union) <= 100):
+    # The sketch lists its first items exactly; at the smallest sizes the list holds 7 (with 8
+    # it becomes an estimate: hypothesis found 8 items counted as 7 at lg_k=4).
+    if distinct(union) <= 7 or (lg_k >= 12 and distinct(union) <= 100):
         assert aggregate.result(state) == {"distinct": distinct(union)}
 
 

@@ -11,7 +11,7 @@ from faust.types import TP
 from faustapp import fastpath
 from faustapp.app import app, settings
 from faustapp.pipeline import Decoded, PipelineSpec, SourceRouter
-from faustapp.records import decode_reading
+from faustapp.records import decode_fields
 from faustapp.tables.aggregates import FirstLast, Stats
 from faustapp.tables.engine import WindowSpec
 from faustapp.tables.sketches import Quantiles
@@ -33,8 +33,7 @@ ALERT_MIN_READINGS = 20
 
 def decode_sensor(raw: bytes | None) -> Decoded:
     """Key, event time and value of a reading, or :class:`InvalidRecord`."""
-    reading = decode_reading(raw)
-    return reading.sensor_id, reading.ts, reading.value
+    return decode_fields(raw)
 
 
 def anomaly(result: dict[str, Any]) -> dict[str, Any] | None:
