@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -110,3 +111,10 @@ setup_prometheus_sensors(app, "/metrics", name_prefix="faustapp")
 # Pipelines and views register themselves on import; they need ``app`` above.
 from faustapp import web  # noqa: E402,F401
 from faustapp.agents import sensors  # noqa: E402,F401
+
+# The batch path allocates a few short-lived objects per event. Python's default collects the
+# youngest generation every 700 allocations, and the full collections that follow rescan every
+# module loaded at start-up: about a quarter of a busy worker's time. Collect less often, and
+# leave what start-up loaded out of the scans.
+gc.set_threshold(50_000, 20, 20)
+gc.freeze()

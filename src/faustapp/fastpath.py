@@ -4,7 +4,7 @@ Faust hands every message through its consumer's drain loop (a task per message)
 a channel queue, an event and the stream machinery: about 75 us per event before any work is done.
 For a topic registered here, the drain loop instead passes each fetched batch of a partition to a
 handler in one call, as the client's own records (no Faust ``Message`` per record), and the
-handler acknowledges them by offset (:func:`ack_records`) exactly as Faust's streams would.
+handler acknowledges them by offset (:func:`ack_offsets`) exactly as Faust's streams would.
 Offsets, gaps (transaction markers), commits, transactions, rebalances and recovery stay Faust's
 own; other topics keep Faust's usual path.
 """
@@ -120,9 +120,9 @@ async def _drain_in_batches(self: Consumer, fetcher: object) -> None:  # noqa: C
         raise
 
 
-def ack_records(consumer: Consumer, tp: TP, records: Sequence[SourceRecord]) -> None:
+def ack_offsets(consumer: Consumer, tp: TP, processed: Sequence[int]) -> None:
     """``Consumer.ack`` for a run of one partition's records at once, by offset."""
-    if not records or not consumer.app.topics.acks_enabled_for(tp.topic):
+    if not processed or not consumer.app.topics.acks_enabled_for(tp.topic):
         return
     # The client's own type: the keys of the acked offsets become the keys of the offsets an
     # exactly-once commit hands to aiokafka, which refuses any other.
@@ -132,7 +132,7 @@ def ack_records(consumer: Consumer, tp: TP, records: Sequence[SourceRecord]) -> 
         index = consumer._acked_index[tp]
         offsets = [
             offset
-            for offset in (record.offset for record in records)
+            for offset in processed
             if (committed is None or offset >= committed) and offset not in index
         ]
         index.update(offsets)

@@ -18,6 +18,7 @@ from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Producer as FaustProducer
 from faust.types import TP
+from faust.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -234,8 +235,21 @@ async def _seek_offsets_from_zero(
     await consumer.seek_wait(new_offsets)
 
 
+# --- debug logging paid for at every level -------------------------------------------
+#
+# At ``-l warn`` or above Faust's worker adds a progress spinner that turns on every log message:
+# it puts the root logger at DEBUG, so every debug call of aiokafka and Faust (several per
+# produced record) builds a log record that the handlers then drop. About 5% of a busy worker's
+# time; the spinner is decoration, so the worker goes without it.
+
+
+def _setup_root_logger_without_spinner(self: Worker, logger: logging.Logger, level: int) -> None:
+    self.spinner = None
+
+
 def apply() -> None:
     """Install the fixes (idempotent)."""
+    Worker.on_setup_root_logger = _setup_root_logger_without_spinner
     AIOKafkaConsumerThread._highwaters = _highwaters_from_broker
     AIOKafkaConsumerThread._fetch_records = _fetch_records_noting_positions
     AIOKafkaProducer.send = _send_dooming_transaction_on_failure

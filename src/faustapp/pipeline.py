@@ -23,7 +23,7 @@ from aiokafka.structs import RecordMetadata, TopicPartition
 from faust.types import TP
 
 from faustapp import metrics
-from faustapp.fastpath import SourceRecord, ack_records
+from faustapp.fastpath import SourceRecord, ack_offsets
 from faustapp.producing import PartitionProducer
 from faustapp.records import InvalidRecord
 from faustapp.tables.events import Event
@@ -58,7 +58,7 @@ class _PartitionBuffer:
 
     outcomes: list[PendingOutcome]
     side_sends: list[Awaitable[RecordMetadata]]
-    records: list[SourceRecord]
+    offsets: list[int]  # to acknowledge once flushed (not the records: less for the GC)
     since: float
     events: int = 0
 
@@ -308,7 +308,7 @@ class SourceRouter:
                 pipeline.accepted.inc(outcome.accepted)
         buffer.events += len(batch)
         if keep_messages:
-            buffer.records.extend(batch)
+            buffer.offsets.extend([record.offset for record in batch])
         self._batch_seconds.observe(time.perf_counter() - started)
 
     async def _flush(self, partition: int) -> None:
@@ -327,8 +327,8 @@ class SourceRouter:
                 metrics.STREAM_TIME.labels(name, str(partition)).set(
                     max(part.stream_time, 0) / 1000
                 )
-        if buffer.records:
-            ack_records(self.app.consumer, TP(self.source_topic, partition), buffer.records)
+        if buffer.offsets:
+            ack_offsets(self.app.consumer, TP(self.source_topic, partition), buffer.offsets)
 
     async def _dead_letter(self, message: SourceRecord, error: str) -> Awaitable[RecordMetadata]:
         """Send a record that cannot be processed to the DLQ, with its raw bytes (up to

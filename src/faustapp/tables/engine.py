@@ -251,21 +251,21 @@ class PartitionWindows:
         outcome = BatchOutcome()
         dirty: dict[tuple[str, int], WindowState] = {}
         absorbed: list[bytes] = []
-        for event in events:
-            if event.offset <= self.applied_offset:
-                outcome.replayed += 1
-                continue
-            self.applied_offset = event.offset
-            if self.spec.sessions:
+        if self.spec.sessions:
+            for event in events:
+                if event.offset <= self.applied_offset:
+                    outcome.replayed += 1
+                    continue
+                self.applied_offset = event.offset
                 late = self._add_to_session(event, dirty, absorbed)
-            else:
-                late = self._add_to_windows(event, dirty)
-            if late is None:
-                outcome.accepted += 1
-            else:
-                outcome.late.append(late)
-            if event.ts > self.stream_time:
-                self.stream_time = event.ts
+                if late is None:
+                    outcome.accepted += 1
+                else:
+                    outcome.late.append(late)
+                if event.ts > self.stream_time:
+                    self.stream_time = event.ts
+        else:
+            self._add_to_windows(events, dirty, outcome)
         self.applied_offset = max(self.applied_offset, through_offset)
         spec = self.spec
         outcome.updates = [
@@ -289,34 +289,63 @@ class PartitionWindows:
         )
 
     def _add_to_windows(
-        self, event: Event, dirty: dict[tuple[str, int], WindowState]
-    ) -> LateEvent | None:
-        windows = self.spec.windows
+        self,
+        events: Iterable[Event],
+        dirty: dict[tuple[str, int], WindowState],
+        outcome: BatchOutcome,
+    ) -> None:
+        # The hot loop of every time-window pipeline: locals only, one call per aggregate.
+        spec = self.spec
+        windows = spec.windows
         size, step = windows.size_ms, windows.step_ms  # type: ignore[union-attr]
-        final_before = self.stream_time - self.spec.grace_ms - size  # start <= this: final
-        ts, key, offset = event.ts, event.key, event.offset
-        lowest = ts - size + 1
-        missed: int | None = None
-        took = False
+        behind = spec.grace_ms + size  # a window starting at or before stream time - this is final
+        adders = [aggregate.add for aggregate in spec.aggregates]
+        only = adders[0] if len(adders) == 1 else None
         open_windows = self.open
-        for start in range(lowest + (-lowest) % step, ts - ts % step + 1, step):
-            if start <= final_before:
-                if missed is None:
-                    missed = start
+        applied, stream_time = self.applied_offset, self.stream_time
+        accepted = replayed = 0
+        for event in events:
+            offset = event.offset
+            if offset <= applied:
+                replayed += 1
                 continue
-            slot = (key, start)
-            state = open_windows.get(slot)
-            if state is None:
-                state = self._new_state(key, Window(start, start + size))
-                self._track(state)
-            took = True
-            if offset <= state.applied_offset:
-                continue
-            self._fold(state, event)
-            dirty[slot] = state
-        if took or missed is None:
-            return None
-        return self._late(event, Window(missed, missed + size))
+            applied = offset
+            ts, key = event.ts, event.key
+            final_before = stream_time - behind
+            lowest = ts - size + 1
+            missed: int | None = None
+            took = False
+            for start in range(lowest + (-lowest) % step, ts - ts % step + 1, step):
+                if start <= final_before:
+                    if missed is None:
+                        missed = start
+                    continue
+                took = True
+                slot = (key, start)
+                state = open_windows.get(slot)
+                if state is None:
+                    state = self._new_state(key, Window(start, start + size))
+                    self._track(state)
+                elif offset <= state.applied_offset:
+                    continue
+                if only is not None:
+                    only(state.states[0], event)
+                else:
+                    states = state.states
+                    for i, add in enumerate(adders):
+                        add(states[i], event)
+                state.applied_offset = offset
+                dirty[slot] = state
+            if took or missed is None:
+                accepted += 1
+            else:
+                self.stream_time = stream_time  # the reason names the stream time it was late at
+                outcome.late.append(self._late(event, Window(missed, missed + size)))
+            if ts > stream_time:
+                stream_time = ts
+        self.applied_offset, self.stream_time = applied, stream_time
+        outcome.accepted += accepted
+        outcome.replayed += replayed
 
     def _add_to_session(
         self,
