@@ -148,11 +148,29 @@ _original_producer_send = AIOKafkaProducer.send
 async def _send_dooming_transaction_on_failure(
     self: AIOKafkaProducer, *args: Any, **kw: Any
 ) -> Any:
+    _track_topic(self, args[0] if args else kw["topic"])
     future = await _original_producer_send(self, *args, **kw)
     txn = self._txn_manager
     if txn is not None and txn.transactional_id is not None:
         future.add_done_callback(functools.partial(_doom_on_failure, txn))
     return future
+
+
+# --- a producer forgetting the topics it sends to -------------------------------------
+#
+# A new aiokafka producer fetches metadata for all topics. The first send to a topic created
+# after that adds the topic to the client's list, and from then on the client asks for the
+# listed topics only, and replaces its metadata with the answer: every other topic it was
+# sending to (changelogs, outputs) is forgotten. A record already queued for one of them has no
+# leader and waits until its delivery timeout, and so does the transaction commit, or the
+# revoke that flushes the producer: a worker hung for minutes in a rebalance after it created
+# the output topics (found by the full chaos run). Every topic sent to is kept in the list.
+
+
+def _track_topic(producer: AIOKafkaProducer, topic: str) -> None:
+    client = producer.client
+    if topic not in client._topics and client.cluster.partitions_for_topic(topic) is not None:
+        client._topics.add(topic)  # known already: listed without a new metadata request
 
 
 def doomed(producer: AIOKafkaProducer) -> bool:

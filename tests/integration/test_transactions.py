@@ -129,6 +129,17 @@ def test_faust_commit_is_refused_for_a_doomed_transaction(kafka_bootstrap):
     assert fine_records == []
 
 
+async def _committed(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list:
+    """Committed records of ``topic`` once ``expected`` are visible: the broker answers a commit
+    before it has written the commit markers, so the records become readable a moment later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = await consume_all(bootstrap, topic)
+        if len(records) >= expected or time.monotonic() > deadline:
+            return records
+        await asyncio.sleep(0.2)
+
+
 def test_a_healthy_transaction_still_commits(kafka_bootstrap):
     faust_fixes.apply()
 
@@ -143,7 +154,7 @@ def test_a_healthy_transaction_still_commits(kafka_bootstrap):
             await producer.commit_transaction()
         finally:
             await producer.stop()
-        return was_doomed, await consume_all(kafka_bootstrap, fine)
+        return was_doomed, await _committed(kafka_bootstrap, fine, expected=3)
 
     was_doomed, records = asyncio.run(run())
     assert not was_doomed
@@ -239,3 +250,33 @@ def test_worker_whose_results_are_refused_commits_nothing_then_recovers_exactly_
     for record in got:
         figures = {k: v for k, v in record.items() if not k.startswith("_")}
         assert_same_figures(figures, want[(record["sensor_id"], record["window_start"])])
+
+
+def test_a_producer_keeps_every_topic_it_sends_to_in_its_metadata(kafka_bootstrap):
+    """Sending to a topic created after the producer started must not make it forget the
+    topics it was already sending to (their queued records would have no leader)."""
+    faust_fixes.apply()
+
+    async def run() -> tuple[set[int] | None, set[int] | None]:
+        name = uuid.uuid4().hex[:8]
+        early, late = f"meta-early-{name}", f"meta-late-{name}"
+        await create_topics(kafka_bootstrap, [early], partitions=2)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=0)
+        await producer.start()
+        try:
+            # A refresh before the first send fetches every topic (as happens to Faust's
+            # producers): ``early`` is known without being listed.
+            await producer.client.force_metadata_update()
+            assert producer.client.cluster.partitions_for_topic(early) == {0, 1}
+            await (await producer.send(early, b"1", partition=0))
+            await create_topics(kafka_bootstrap, [late], partitions=2)
+            await (await producer.send(late, b"2", partition=0))  # lists ``late`` for metadata
+            await producer.client.force_metadata_update()
+            cluster = producer.client.cluster
+            return cluster.partitions_for_topic(early), cluster.partitions_for_topic(late)
+        finally:
+            await producer.stop()
+
+    early_partitions, late_partitions = asyncio.run(run())
+    assert late_partitions == {0, 1}
+    assert early_partitions == {0, 1}, "the producer forgot a topic it was sending to"
