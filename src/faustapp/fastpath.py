@@ -6,7 +6,8 @@ For a topic registered here, the drain loop instead passes each fetched batch of
 handler in one call, as the client's own records (no Faust ``Message`` per record), and the
 handler acknowledges them by offset (:func:`ack_offsets`) exactly as Faust's streams would.
 Offsets, gaps (transaction markers), commits, transactions, rebalances and recovery stay Faust's
-own; other topics keep Faust's usual path.
+own; table changelogs go to :mod:`faustapp.restore` the same way; other topics keep Faust's usual
+path.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
-from faustapp.faust_fixes import rewind_unprocessed
+from faustapp.faust_fixes import positions_after_fetch, rewind_unprocessed
+from faustapp.restore import changelog_handlers
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,8 @@ async def _drain_in_batches(self: Consumer, fetcher: object) -> None:  # noqa: C
     """Faust's ``Consumer._drain_messages``, batch-wise for registered topics."""
     app = self.app
     callback = self.callback
-    handlers = _handlers
+    # Table changelogs too: recovery and standbys apply a fetched batch at a time.
+    handlers = {**changelog_handlers(app, lambda: positions_after_fetch(self)), **_handlers}
     get_read_offset = self._read_offset.__getitem__
     set_read_offset = self._read_offset.__setitem__
     acks_enabled_for = app.topics.acks_enabled_for

@@ -79,6 +79,13 @@ async def _fetch_records_noting_positions(
     return records
 
 
+def positions_after_fetch(consumer: Consumer) -> dict[TP, int]:
+    """Each partition's fetch position right after the latest fetch (empty if unknown)."""
+    thread = getattr(consumer, "_thread", None)
+    noted: Mapping[TP, tuple[Any, int]] = getattr(thread, _POSITIONS_AFTER_FETCH, {})
+    return {tp: position for tp, (_, position) in noted.items()}
+
+
 async def _rewind_in_thread(thread: AIOKafkaConsumerThread, firsts: Mapping[TP, int]) -> list[TP]:
     """Seek each partition back to ``firsts[tp]`` if nothing moved it since the fetch."""
     consumer = thread._ensure_consumer()
