@@ -268,6 +268,23 @@ async def _seek_offsets_from_zero(
 # time; the spinner is decoration, so the worker goes without it.
 
 
+# --- a recovery that ends before it starts ----------------------------------------------
+#
+# Faust's recovery waits for ``signal_recovery_end``; its changelog loop sets it when the actives
+# are caught up and clears it again on its next turn. Changelogs restored a batch at a time
+# (``faustapp.restore``) set it without that loop turning, so the flag could still be set when
+# the next rebalance's recovery began: that recovery "ended" at once without reading the
+# changelog, and a partition moved from a stopping worker started from empty state. A recovery
+# now clears the flag when it starts.
+
+_original_set_recovery_started = Recovery._set_recovery_started
+
+
+def _set_recovery_started_without_stale_end(self: Recovery) -> None:
+    self.signal_recovery_end.clear()
+    _original_set_recovery_started(self)
+
+
 def _setup_root_logger_without_spinner(self: Worker, logger: logging.Logger, level: int) -> None:
     self.spinner = None
 
@@ -281,3 +298,4 @@ def apply() -> None:
     FaustProducer.commit_transactions = _commit_transactions_unless_doomed
     FaustProducer._new_producer = _new_producer_with_delivery_timeout
     Recovery._seek_offsets = _seek_offsets_from_zero
+    Recovery._set_recovery_started = _set_recovery_started_without_stale_end

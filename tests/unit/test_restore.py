@@ -13,6 +13,7 @@ import faust
 import pytest
 from faust.types import TP
 
+from faustapp import faust_fixes
 from faustapp.restore import apply_batch, changelog_handlers
 
 
@@ -117,3 +118,15 @@ def test_every_table_changelog_gets_a_handler(recovery_and_table):
     recovery, table, tp = recovery_and_table
     handlers = changelog_handlers(recovery.app, dict)
     assert list(handlers) == [tp.topic]
+
+
+def test_the_next_recovery_does_not_start_already_ended(recovery_and_table):
+    """The end of one recovery must not end the next one before it read anything."""
+    faust_fixes.apply()
+    recovery, table, tp = recovery_and_table
+    _active(recovery, tp, seen=-1, highwater=0)
+    asyncio.run(apply_batch(recovery, tp, [_record(0, b"a", b"1")], 1))
+    assert recovery.signal_recovery_end.is_set()
+    recovery._set_recovery_started()  # the next rebalance's recovery
+    assert recovery.in_recovery
+    assert not recovery.signal_recovery_end.is_set()
