@@ -16,15 +16,9 @@ from aiokafka.structs import RecordMetadata
 
 from faustapp import metrics
 from faustapp.producing import PartitionProducer
-from faustapp.tables.engine import (
-    MARK_KEY,
-    BatchOutcome,
-    LateEvent,
-    PartitionWindows,
-    WindowSpec,
-    encoded,
-)
+from faustapp.tables.engine import PartitionWindows
 from faustapp.tables.sliding import SlidingPartition
+from faustapp.tables.state import MARK_KEY, BatchOutcome, LateEvent, WindowSpec, encoded
 from faustapp.tables.store import TableStore
 from faustapp.tables.windows import SlidingWindows
 from faustapp.topics import LATE

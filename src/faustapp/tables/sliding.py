@@ -21,8 +21,8 @@ from typing import Any
 
 import orjson
 
-from faustapp.tables.engine import MARK_KEY, BatchOutcome, LateEvent, WindowSpec
 from faustapp.tables.events import Event
+from faustapp.tables.state import MARK_KEY, BatchOutcome, LateEvent, WindowSpec
 from faustapp.tables.windows import SlidingWindows, Window
 
 BUCKET_PREFIX = b"s"
