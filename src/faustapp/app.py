@@ -14,6 +14,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 
 from faustapp import faust_fixes
 from faustapp.local_state import LocalStateGuard
+from faustapp.metrics import refresh_partition_offsets
 from faustapp.settings import Settings
 
 settings = Settings.from_env()
@@ -107,6 +108,13 @@ app = FaustApp(
 
 # A fixed prefix keeps metric names (and so the dashboards) stable whatever the app id.
 setup_prometheus_sensors(app, "/metrics", name_prefix="faustapp")
+
+
+@app.timer(interval=1.0)
+async def _refresh_lag_gauges() -> None:
+    """A caught-up or stalled worker still shows its lag, not "No data" after a rebalance."""
+    refresh_partition_offsets(app)
+
 
 # Pipelines and views register themselves on import; they need ``app`` above.
 from faustapp import web  # noqa: E402,F401

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import faust
+from aiokafka.errors import IllegalStateError
+from faust.exceptions import ConsumerNotStarted
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_IN = Counter(
@@ -41,3 +44,33 @@ BATCH_SECONDS = Histogram(
     ["pipeline"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+
+
+def refresh_partition_offsets(app: faust.App) -> int:
+    """Keep Faust's lag gauges current: it sets them only on a fetch with records and on a
+    commit, and clears them at every rebalance, so a caught-up worker showed no lag at all.
+
+    Sets the end offset and the committed offset of every assigned partition that has them;
+    returns how many partitions were refreshed.
+    """
+    consumer = app.consumer
+    monitor = app.monitor
+    if monitor is None:
+        return 0
+    try:
+        assignment = consumer.assignment()
+    except ConsumerNotStarted:
+        return 0
+    refreshed = 0
+    for tp in assignment:
+        try:
+            end_offset = consumer.highwater(tp)
+        except (AssertionError, IllegalStateError):  # revoked since assignment() (other thread)
+            continue
+        committed = consumer._committed_offset.get(tp)
+        if end_offset is None or end_offset < 0 or committed is None:
+            continue
+        monitor.track_tp_end_offset(tp, end_offset)
+        monitor.on_tp_commit({tp: committed})
+        refreshed += 1
+    return refreshed

@@ -8,9 +8,11 @@ import collections
 import contextlib
 import threading
 import time
+import urllib.request
 import uuid
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from support.sensors import (
     MINUTE,
@@ -185,3 +187,63 @@ def test_standby_takes_over_after_kill_9(kafka_bootstrap, make_worker, event_clo
         time.sleep(0.25)
     assert took_over is not None, first.log_tail()
     print(f"\nfail-over after kill -9: {took_over:.1f} s (session timeout 6 s)")
+
+
+def _offset_gauges(worker, topic: str) -> dict[str, dict[int, float]]:
+    """Faust's end-offset and committed-offset gauges of ``topic``, by partition."""
+    with urllib.request.urlopen(f"{worker.url}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    gauges: dict[str, dict[int, float]] = {"end": {}, "committed": {}}
+    names = {
+        "faustapp_topic_partition_end_offset": "end",
+        "faustapp_topic_partition_offset_commited": "committed",
+    }
+    for family in text_string_to_metric_families(text):
+        if family.name in names:
+            for sample in family.samples:
+                if sample.labels.get("topic") == topic:
+                    gauges[names[family.name]][int(sample.labels["partition"])] = sample.value
+    return gauges
+
+
+def test_lag_gauges_come_back_after_a_rebalance_without_new_records(
+    kafka_bootstrap, make_worker, event_clock
+):
+    """Faust clears its offset gauges at every rebalance and sets them again only on records and
+    commits: a caught-up worker lost its lag panel after a scale-down until traffic resumed."""
+    prefix = f"lag-{uuid.uuid4().hex[:6]}."
+    env = {
+        "FAUSTAPP_TOPIC_PREFIX": prefix,
+        "FAUSTAPP_PARTITIONS": str(PARTITIONS),
+        "FAUSTAPP_PIPELINES": "sensor-stats-1m",
+    }
+    topic = f"{prefix}sensor-readings"
+    first = make_worker(**env).start()
+    first.wait_ready(partitions=PARTITIONS)
+    start = event_clock.allocate(minutes=2)
+    readings = [Reading(f"lag-s-{s}", start + i * 1000, 1.0) for i in range(50) for s in range(8)]
+    placed = asyncio.run(send_readings(kafka_bootstrap, readings, topic))
+    ends = collections.Counter(partition for partition, _ in placed)
+    caught_up = {p: float(ends[p]) for p in range(PARTITIONS)}
+
+    def wait_caught_up(deadline_s: float) -> dict[str, dict[int, float]]:
+        deadline = time.monotonic() + deadline_s
+        gauges = _offset_gauges(first, topic)
+        while time.monotonic() < deadline:
+            if gauges["end"] == caught_up and gauges["committed"] == caught_up:
+                break
+            time.sleep(0.5)
+            gauges = _offset_gauges(first, topic)
+        return gauges
+
+    gauges = wait_caught_up(60)
+    assert gauges == {"end": caught_up, "committed": caught_up}, gauges
+
+    second = make_worker(app_id=first.app_id, **env).start()
+    second.wait_ready(timeout=120)
+    first.wait_ready(partitions=PARTITIONS // 2, timeout=120)
+    assert second.stop() == 0
+    first.wait_ready(partitions=PARTITIONS, timeout=120)
+    # No record arrives after the rebalance: the gauges must come back on their own.
+    gauges = wait_caught_up(15)
+    assert gauges == {"end": caught_up, "committed": caught_up}, (gauges, first.log_tail())
