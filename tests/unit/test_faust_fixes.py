@@ -35,3 +35,33 @@ def test_producers_time_out_requests_in_30_s_and_deliveries_in_two_minutes():
     request_timeout_ms, delivery_timeout_s = asyncio.run(build())
     assert request_timeout_ms == 30_000
     assert delivery_timeout_s == faust_fixes.DELIVERY_TIMEOUT_S == 120.0
+
+
+def test_the_leader_partition_is_paused_in_the_client_after_every_assignment():
+    """An empty, never-read partition alone in a fetch holds the broker connection for the
+    fetch's maximum wait; paused, it is never fetched, while the input partitions are."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from faustapp.app import app
+
+    leader = app._leader_assignor._leader_tp
+    leader_tp = TopicPartition(leader.topic, leader.partition)
+    inputs = [TopicPartition("sensor-readings", p) for p in range(2)]
+
+    class _Thread:  # what the fix reads of Faust's consumer thread
+        pass
+
+    async def check() -> list[set[TopicPartition]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")  # never started
+        thread = _Thread()
+        thread.app = app
+        paused = []
+        for assignment in ([leader_tp, *inputs], inputs, [leader_tp, *inputs]):
+            consumer._subscription.assign_from_user(assignment)  # a new Assignment each time
+            faust_fixes._pause_unread_partitions(thread, consumer)
+            faust_fixes._pause_unread_partitions(thread, consumer)  # same assignment: no-op
+            paused.append(set(consumer.paused()))
+        await consumer.stop()
+        return paused
+
+    assert asyncio.run(check()) == [{leader_tp}, set(), {leader_tp}]
