@@ -18,7 +18,7 @@ from faustapp.metrics import refresh_partition_offsets
 from faustapp.settings import Settings
 
 settings = Settings.from_env()
-faust_fixes.apply()
+faust_fixes.apply(fetch_max_wait_ms=settings.fetch_max_wait_ms)
 
 
 async def wait_for_broker(bootstrap: str) -> None:

@@ -108,6 +108,21 @@ def _pause_unread_partitions(self: AIOKafkaConsumerThread, consumer: Any) -> Non
         consumer.pause(tp)
 
 
+# The same rule makes any fetch of idle partitions alone (a standby's changelog between two
+# flushes of its active, input partitions that are caught up) hold the next fetch of busy ones for
+# as long as the broker may keep a fetch open: Faust fixes that at 1.5 s; faustapp sets it
+# (``FAUSTAPP_FETCH_MAX_WAIT_MS``, 100 ms by default).
+
+_original_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
+FETCH_MAX_WAIT_MS = 100
+
+
+def _create_worker_consumer_with_fetch_wait(self: AIOKafkaConsumerThread, *args: Any) -> Any:
+    consumer = _original_create_worker_consumer(self, *args)
+    consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts its fetcher
+    return consumer
+
+
 def positions_after_fetch(consumer: Consumer) -> dict[TP, int]:
     """Each partition's fetch position right after the latest fetch (empty if unknown)."""
     thread = getattr(consumer, "_thread", None)
@@ -318,8 +333,11 @@ def _setup_root_logger_without_spinner(self: Worker, logger: logging.Logger, lev
     self.spinner = None
 
 
-def apply() -> None:
+def apply(fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS) -> None:
     """Install the fixes (idempotent)."""
+    global FETCH_MAX_WAIT_MS
+    FETCH_MAX_WAIT_MS = fetch_max_wait_ms
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer_with_fetch_wait
     Worker.on_setup_root_logger = _setup_root_logger_without_spinner
     AIOKafkaConsumerThread._highwaters = _highwaters_from_broker
     AIOKafkaConsumerThread._fetch_records = _fetch_records_noting_positions

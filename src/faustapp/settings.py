@@ -39,6 +39,7 @@ class Settings:
     idle_close_ms: int = 0
     pipelines: tuple[str, ...] = DEFAULT_PIPELINES
     flush_interval_ms: int = 500
+    fetch_max_wait_ms: int = 100
     batch_drain: bool = True
 
     def topic(self, name: str) -> str:
@@ -89,6 +90,9 @@ class Settings:
             pipelines=_pipelines(env, "FAUSTAPP_PIPELINES", defaults.pipelines),
             flush_interval_ms=_int(
                 env, "FAUSTAPP_FLUSH_INTERVAL_MS", defaults.flush_interval_ms, low=0, high=60_000
+            ),
+            fetch_max_wait_ms=_int(
+                env, "FAUSTAPP_FETCH_MAX_WAIT_MS", defaults.fetch_max_wait_ms, low=1, high=30_000
             ),
             batch_drain=_choice(env, "FAUSTAPP_BATCH_DRAIN", "1", ("0", "1")) == "1",
             session_timeout_ms=_int(

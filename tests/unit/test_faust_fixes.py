@@ -65,3 +65,12 @@ def test_the_leader_partition_is_paused_in_the_client_after_every_assignment():
         return paused
 
     assert asyncio.run(check()) == [{leader_tp}, set(), {leader_tp}]
+
+
+def test_worker_consumers_wait_at_most_the_configured_time_for_a_fetch():
+    from faustapp.app import app
+
+    async def build() -> int:
+        return app.consumer._thread._create_worker_consumer(app.transport)._fetch_max_wait_ms
+
+    assert asyncio.run(build()) == faust_fixes.FETCH_MAX_WAIT_MS == 100  # Faust's own: 1500

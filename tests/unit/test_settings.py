@@ -27,6 +27,7 @@ def test_defaults_from_an_empty_environment() -> None:
     assert settings.session_timeout_ms == 10_000
     assert settings.max_future_skew_ms == 3_600_000
     assert settings.idle_close_ms == 0
+    assert settings.fetch_max_wait_ms == 100
     assert settings.topic("sensor-readings") == "sensor-readings"
 
 
@@ -53,6 +54,7 @@ def test_blank_values_mean_the_default() -> None:
             "FAUSTAPP_SESSION_TIMEOUT_MS",
             "FAUSTAPP_MAX_FUTURE_SKEW_MS",
             "FAUSTAPP_IDLE_CLOSE_MS",
+            "FAUSTAPP_FETCH_MAX_WAIT_MS",
         )
     }
     assert Settings.from_env(blank) == Settings.from_env({})
@@ -94,6 +96,8 @@ def test_reads_os_environ_when_no_mapping_is_given(monkeypatch: pytest.MonkeyPat
         ("FAUSTAPP_MAX_FUTURE_SKEW_MS", "60000", "max_future_skew_ms", 60_000),
         ("FAUSTAPP_IDLE_CLOSE_MS", "0", "idle_close_ms", 0),
         ("FAUSTAPP_IDLE_CLOSE_MS", "30000", "idle_close_ms", 30_000),
+        ("FAUSTAPP_FETCH_MAX_WAIT_MS", "1", "fetch_max_wait_ms", 1),
+        ("FAUSTAPP_FETCH_MAX_WAIT_MS", "500", "fetch_max_wait_ms", 500),
     ],
 )
 def test_each_variable_is_parsed(name: str, raw: str, attribute: str, expected: object) -> None:
@@ -185,6 +189,9 @@ def assert_rejected(name: str, raw: str) -> SettingsError:
         ("FAUSTAPP_MAX_FUTURE_SKEW_MS", "1h"),
         ("FAUSTAPP_IDLE_CLOSE_MS", "-1"),
         ("FAUSTAPP_IDLE_CLOSE_MS", str(10**9 + 1)),
+        ("FAUSTAPP_FETCH_MAX_WAIT_MS", "0"),
+        ("FAUSTAPP_FETCH_MAX_WAIT_MS", "30001"),
+        ("FAUSTAPP_FETCH_MAX_WAIT_MS", "1.5s"),
         ("FAUSTAPP_BROKER", "kafka://127.0.0.1"),
         ("FAUSTAPP_BROKER", "localhost"),
         ("FAUSTAPP_BROKER", "kafka://a:1,b"),
