@@ -1,6 +1,6 @@
 """Benchmark: faustapp vs a raw aiokafka consumer vs Quix Streams, on one pre-filled topic.
 
-    python -m bench.run            # full: 1,000,000 readings, 1,000 sensors, 3 rounds
+    python -m bench.run            # full: 1,000,000 readings, 1,000 sensors, 2 rounds
     python -m bench.run --quick    # smoke: 20,000 readings, 100 sensors, 1 round
 
 Starts a local Kafka broker on free loopback ports (unless $KAFKA_BOOTSTRAP is set) and always
@@ -73,7 +73,7 @@ FAUSTAPP_OUTPUTS = (
 
 SIZES = {
     # Same density per sensor in both: one reading per sensor per second of event time.
-    "full": {"readings": 1_000_000, "sensors": 1_000, "interval_ms": 1.0, "rounds": 3},
+    "full": {"readings": 1_000_000, "sensors": 1_000, "interval_ms": 1.0, "rounds": 2},
     "quick": {"readings": 20_000, "sensors": 100, "interval_ms": 10.0, "rounds": 1},
 }
 
