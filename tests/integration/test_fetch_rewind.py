@@ -24,10 +24,12 @@ RECORDS = 10
 
 
 class ConsumerThreadStandIn:
-    """What the fix uses of Faust's consumer thread: its flow flag and its aiokafka consumer."""
+    """What the fixes use of Faust's consumer thread: its flow flag, its aiokafka consumer and
+    whether its app has a leader topic (none here)."""
 
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
         self.consumer = SimpleNamespace(flow_active=True)
+        self.app = SimpleNamespace(conf=SimpleNamespace(topic_disable_leader=True))
         self._consumer = consumer
 
     def _ensure_consumer(self) -> AIOKafkaConsumer:

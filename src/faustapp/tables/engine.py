@@ -250,6 +250,16 @@ class PartitionWindows:
             return self._late(event, merged_window)
         if any(event.offset <= s.applied_offset for s in touching):
             return None  # a replay of an event these sessions already hold
+        if len(touching) == 1 and touching[0].window.start == start:
+            # The common case: the event falls in or extends one session's end. Fold it in
+            # place; a new end gets its own schedule entry (the old one is then superseded).
+            state = touching[0]
+            if end != state.window.end:
+                state.window = merged_window
+                self._track(state)
+            self._fold(state, event)
+            dirty[(key, start)] = state
+            return None
         merged = self._new_state(key, merged_window)
         for state in touching:
             merged.states = [
