@@ -1,0 +1,119 @@
+"""What the benchmark runs and what each run must output: the consumers, the expected
+figures and the context every run shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.data import MINUTE, Dataset, Figures
+
+# faustapp's own constants for the sensor pipelines (src/faustapp/agents/sensors.py).
+ALERT_Z = 4.0
+ALERT_MIN_READINGS = 20
+SESSION_GAP_MS = MINUTE
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """One row of the table."""
+
+    id: str
+    label: str
+    kind: str  # raw | faustapp | quix
+    pipeline: str | None = None
+    guarantee: str = "at_least_once"
+
+
+CONSUMERS = (
+    Consumer("raw", "raw aiokafka + orjson decode", "raw"),
+    Consumer(
+        "faustapp-1m-alo",
+        "faustapp sensor-stats-1m (tumbling) at_least_once",
+        "faustapp",
+        "sensor-stats-1m",
+    ),
+    Consumer(
+        "faustapp-1m-eos",
+        "faustapp sensor-stats-1m (tumbling) exactly_once",
+        "faustapp",
+        "sensor-stats-1m",
+        "exactly_once",
+    ),
+    Consumer("quix-1m", "quixstreams 1m tumbling .final() at-least-once", "quix"),
+    Consumer(
+        "faustapp-5m",
+        "faustapp sensor-stats-5m (hopping) at_least_once",
+        "faustapp",
+        "sensor-stats-5m",
+    ),
+    Consumer(
+        "faustapp-alerts",
+        "faustapp sensor-alerts (sliding) at_least_once",
+        "faustapp",
+        "sensor-alerts",
+    ),
+    Consumer(
+        "faustapp-sessions",
+        "faustapp sensor-sessions (session) at_least_once",
+        "faustapp",
+        "sensor-sessions",
+    ),
+)
+
+
+class Expectations:
+    """What each consumer must output, computed once from the data set (lazily)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self._cache: dict[str, object] = {}
+
+    def _get(self, name: str, compute: Callable[[], object]) -> object:
+        if name not in self._cache:
+            self._cache[name] = compute()
+        return self._cache[name]
+
+    @property
+    def tumbling_1m(self) -> dict[tuple[str, int], Figures]:
+        return self._get("1m", lambda: self.dataset.expected_tumbling(MINUTE))  # type: ignore[return-value]
+
+    @property
+    def hopping_5m(self) -> dict[tuple[str, int], Figures]:
+        return self._get("5m", lambda: self.dataset.expected_hopping(5 * MINUTE, MINUTE))  # type: ignore[return-value]
+
+    @property
+    def sessions(self) -> dict[tuple[str, int], Figures]:
+        return self._get("sessions", lambda: self.dataset.expected_sessions(SESSION_GAP_MS))  # type: ignore[return-value]
+
+    @property
+    def alerts(self) -> tuple[set, set]:
+        return self._get(  # type: ignore[return-value]
+            "alerts",
+            lambda: self.dataset.expected_alerts(5 * MINUTE, ALERT_Z, ALERT_MIN_READINGS),
+        )
+
+    @property
+    def value_sum(self) -> float:
+        return self._get(  # type: ignore[return-value]
+            "sum", lambda: sum(sum(v) for v in self.dataset.values_by_sensor.values())
+        )
+
+
+@dataclass
+class Context:
+    """What every run needs: the broker, the data set and its expectations, where to write,
+    and the time limits."""
+
+    bootstrap: str
+    prefix: str
+    dataset: Dataset
+    expect: Expectations
+    work: Path
+    logs: Path
+    run_timeout: float
+    startup_timeout: float
+    stall_s: float
+    broker_pid: int | None
+    quiet: bool

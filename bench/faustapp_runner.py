@@ -1,0 +1,235 @@
+"""One run of a faustapp worker on one pipeline, observed through /metrics, and the checks of
+its output topic and counters."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+import traceback
+import uuid
+
+from bench.bookkeeping import cpu_seconds, finish_run, timings
+from bench.broker import end_offsets, read_records
+from bench.checks import check_alerts, check_windows, faustapp_window
+from bench.common import (
+    PROJECT_ROOT,
+    free_port,
+    http_text,
+    log_problems,
+    metric,
+    parse_metrics,
+    peak_rss_mib,
+    samples,
+    terminate,
+)
+from bench.consumers import Consumer, Context
+from bench.worker import FAUSTAPP
+
+POLL_S = 0.1
+STOP_TIMEOUT_S = 15.0  # a clean stop takes ~1-2 s; SIGKILL after this
+
+
+def run_faustapp(ctx: Context, consumer: Consumer, round_no: int) -> dict:
+    """A fresh worker on one pipeline until every partition's stream time reaches its closer."""
+    dataset, pipeline = ctx.dataset, consumer.pipeline
+    assert pipeline is not None
+    total, partitions = dataset.total, dataset.spec.partitions
+    out_topic = f"{ctx.prefix}{pipeline}"
+    start_offsets = asyncio.run(end_offsets(ctx.bootstrap, out_topic))
+    app_id = f"bench-{consumer.id}-r{round_no}-{uuid.uuid4().hex[:6]}"
+    data_dir = ctx.work / app_id
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAUSTAPP_")}
+    env.update(
+        FAUSTAPP_BROKER=f"kafka://{ctx.bootstrap}",
+        FAUSTAPP_DATA_DIR=str(data_dir),
+        FAUSTAPP_WEB_PORT=str(port),
+        FAUSTAPP_WEB_HOST="127.0.0.1",
+        FAUSTAPP_APP_ID=app_id,
+        FAUSTAPP_TOPIC_PREFIX=ctx.prefix,
+        FAUSTAPP_PIPELINES=pipeline,
+        FAUSTAPP_PROCESSING_GUARANTEE=consumer.guarantee,
+        FAUSTAPP_GRACE_MS=str(dataset.spec.grace_ms),
+        FAUSTAPP_PARTITIONS=str(partitions),
+        # The data lies in the past; a day of allowed skew leaves nothing to refuse.
+        FAUSTAPP_MAX_FUTURE_SKEW_MS=str(86_400_000),
+        PYTHONUNBUFFERED="1",
+    )
+    log_path = ctx.logs / f"{app_id}.log"
+    url = f"http://127.0.0.1:{port}/metrics"
+    closer_s = dataset.closer_ts / 1000
+    broker_cpu0 = cpu_seconds(ctx.broker_pid)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        spawn = time.monotonic()
+        proc = subprocess.Popen(
+            [str(FAUSTAPP), "worker", "-l", "warn"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    first: tuple[float, float] | None = None
+    last: tuple[float, float] | None = None
+    run_info: dict[str, object] = {}
+    final: dict = {}
+    peak = cpu = None
+    problem = None
+    checks: dict[str, object] = {}
+    try:
+        deadline = spawn + ctx.run_timeout
+        next_poll = progress_at = time.monotonic()
+        progress: tuple = ()
+        seen: dict[str, object] = {}
+        run_info["progress_at_end"] = seen
+        while True:
+            now_mono = time.monotonic()
+            if now_mono >= deadline:
+                problem = f"not finished within {ctx.run_timeout:.0f}s"
+                break
+            if first is None and now_mono - spawn > ctx.startup_timeout:
+                problem = f"no event processed within {ctx.startup_timeout:.0f}s of start"
+                break
+            if first is not None and now_mono - progress_at > ctx.stall_s:
+                problem = f"stalled: no progress for {ctx.stall_s:.0f}s"
+                break
+            next_poll += POLL_S
+            asked = time.monotonic()
+            text = http_text(url, timeout=5)
+            now = (asked + time.monotonic()) / 2
+            if text is None:
+                if proc.poll() is not None:
+                    problem = f"worker exited with {proc.returncode} before finishing"
+                    break
+            else:
+                metrics = parse_metrics(text)
+                events = metric(metrics, "faustapp_events_in_total", pipeline="sensors")
+                if first is None and events > 0:
+                    first = (now, events)
+                times = {
+                    labels.get("partition"): value
+                    for labels, value in samples(
+                        metrics, "faustapp_stream_time_seconds", pipeline=pipeline
+                    )
+                }
+                closed = metric(metrics, "faustapp_windows_closed_total", pipeline=pipeline)
+                state = (events, closed, tuple(sorted(times.items())))
+                if state != progress:
+                    progress, progress_at = state, now
+                    seen.update(
+                        events_in=events,
+                        windows_closed=closed,
+                        stream_time_s=dict(sorted(times.items())),
+                    )
+                if (
+                    events >= total
+                    and len(times) == partitions
+                    and all(abs(v - closer_s) < 1e-3 for v in times.values())
+                ):
+                    last, final = (now, events), metrics
+                    break
+            time.sleep(max(0.0, next_poll - time.monotonic()))
+        peak, cpu = peak_rss_mib(proc.pid), cpu_seconds(proc.pid)
+        if last is not None:
+            checks = _faustapp_checks(ctx, consumer, out_topic, start_offsets, final)
+    except Exception as exc:  # keep the other runs going; the row shows the failure
+        problem = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc()
+    finally:
+        returncode, shutdown_s = terminate(proc, STOP_TIMEOUT_S)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    if final and not checks:
+        checks = {"ok": False}
+    if not final:
+        checks = {"ok": False, "error": problem or "no metrics"}
+    elif problem:
+        checks = {**checks, "ok": False, "error": problem}
+    if problem:
+        found = log_problems(log_path, limit=1)["first_errors"]
+        checks["first_log_error"] = found[0] if found else None
+    run = timings(
+        spawn,
+        first[0] if first else None,
+        last[0] if last else None,
+        first[1] if first else 0,
+        last[1] if last else 0,
+    )
+    run["shutdown_s"] = round(shutdown_s, 2)
+    run["app_id"] = app_id
+    run.update(run_info)
+    if final:
+        batch_sum = metric(final, "faustapp_batch_seconds_sum", pipeline="sensors")
+        batch_count = metric(final, "faustapp_batch_seconds_count", pipeline="sensors")
+        run["batches"] = int(batch_count)
+        run["batch_seconds_total"] = round(batch_sum, 3)
+        run["mean_batch_ms"] = round(1000 * batch_sum / batch_count, 2) if batch_count else None
+    return finish_run(run, checks, peak, returncode, log_path, ctx, broker_cpu0, cpu=cpu)
+
+
+def _faustapp_checks(
+    ctx: Context, consumer: Consumer, out_topic: str, start: dict[int, int], final: dict
+) -> dict[str, object]:
+    pipeline = consumer.pipeline
+    total = ctx.dataset.total
+    counters = {
+        "events_in": metric(final, "faustapp_events_in_total", pipeline="sensors"),
+        "events_accepted": metric(final, "faustapp_events_accepted_total", pipeline=pipeline),
+        "dead_letters": metric(final, "faustapp_dead_letters_total", pipeline="sensors"),
+        "late_events": metric(final, "faustapp_late_events_total", pipeline=pipeline),
+        "rekeyed": metric(final, "faustapp_rekeyed_events_total", pipeline="sensors"),
+        "windows_closed": metric(final, "faustapp_windows_closed_total", pipeline=pipeline),
+    }
+    if pipeline == "sensor-alerts":
+        alerts, borderline = ctx.expect.alerts
+        records, reached = asyncio.run(
+            read_records(
+                ctx.bootstrap, out_topic, start=start, expected=len(alerts) or None, timeout=60
+            )
+        )
+        checks = check_alerts(records, alerts, borderline)
+        checks["what"] = (
+            "alerts topic holds exactly the readings the oracle finds more than 4 stddev from "
+            "their sensor's mean over [ts - 5 min, ts] (>= 20 readings), each once"
+        )
+        expected_closed = len(alerts)
+    else:
+        expected = {
+            "sensor-stats-1m": lambda: ctx.expect.tumbling_1m,
+            "sensor-stats-5m": lambda: ctx.expect.hopping_5m,
+            "sensor-sessions": lambda: ctx.expect.sessions,
+        }[pipeline]()
+        records, reached = asyncio.run(
+            read_records(ctx.bootstrap, out_topic, start=start, expected=len(expected), timeout=60)
+        )
+        checks = check_windows(records, expected, faustapp_window)
+        checks["what"] = {
+            "sensor-stats-1m": "output holds exactly the expected (sensor, 1-minute window) "
+            "results, each once: count/min/max exact, sum within 1e-9 relative",
+            "sensor-stats-5m": "output holds exactly the expected (sensor, 5-minute window "
+            "every minute) results, each once: count/min/max exact, sum within 1e-9 relative "
+            "(quantiles not checked)",
+            "sensor-sessions": "output holds exactly the expected sessions (gap 1 min, "
+            "[first ts, last ts]) per sensor, each once: count/min/max exact, sum within 1e-9",
+        }[pipeline]
+        expected_closed = len(expected)
+    checks["read_committed"] = True
+    checks["counters"] = counters
+    counters_ok = (
+        counters["events_in"] == total
+        and counters["events_accepted"] == total
+        and counters["dead_letters"] == 0
+        and counters["late_events"] == 0
+        and counters["rekeyed"] == 0
+        and counters["windows_closed"] == expected_closed
+    )
+    checks["counters_ok"] = counters_ok
+    checks["what"] = str(checks["what"]) + (
+        "; metrics: every record read and accepted, no dead letters, no late events, "
+        "no re-keying, windows_closed equals the expected results"
+    )
+    checks["ok"] = bool(checks["ok"]) and counters_ok and reached
+    return checks

@@ -1,0 +1,78 @@
+"""The summary of each consumer's runs and the table printed at the end of the benchmark."""
+
+from __future__ import annotations
+
+import statistics
+
+from bench.common import describe_machine
+from bench.consumers import Consumer
+
+
+def summarize(consumer: Consumer, runs: list[dict]) -> dict:
+    """One row of the table: the median and range over the rounds, correct only if every run was."""
+    rates = [r["events_per_s"] for r in runs if r["events_per_s"] is not None]
+    startups = [r["startup_s"] for r in runs if r["startup_s"] is not None]
+    peaks = [r["peak_rss_mib"] for r in runs if r["peak_rss_mib"] is not None]
+    return {
+        "id": consumer.id,
+        "consumer": consumer.label,
+        "kind": consumer.kind,
+        "pipeline": consumer.pipeline,
+        "guarantee": consumer.guarantee if consumer.kind != "raw" else None,
+        "events_per_s_median": round(statistics.median(rates)) if rates else None,
+        "events_per_s_min": round(min(rates)) if rates else None,
+        "events_per_s_max": round(max(rates)) if rates else None,
+        "startup_s_median": round(statistics.median(startups), 2) if startups else None,
+        "peak_rss_mib_max": round(max(peaks), 1) if peaks else None,
+        "correct": bool(runs) and all(r["correct"] for r in runs),
+        "what_was_checked": runs[0]["checks"].get("what") if runs else None,
+        "runs": runs,
+    }
+
+
+def format_table(report: dict) -> str:
+    """The main table as Markdown, headed by the machine, broker, data and code measured."""
+    data = report["data"]
+    lines = [
+        describe_machine(report["machine"]),
+        f"broker: {report['broker']}",
+        f"data: {data['readings']:,} readings + {len(data['closer_keys'])} closers, "
+        f"{data['sensors']:,} sensors, {data['partitions']} partitions, "
+        f"{data['event_rate_per_s']:g} readings/s of event time over "
+        f"{data['event_time_span_s']:.0f}s, disorder <= {data['disorder_ms']} ms, "
+        f"grace {data['grace_ms']} ms; produced in {data['produce_seconds']:.1f}s "
+        f"({data['produce_records_per_s']:,}/s)",
+        f"rounds: {report['rounds']} (consumers alternate within each round); "
+        f"code {report['code']['git_head']} src {report['code']['src_sha256_at_start']}"
+        + (" (src/ CHANGED during the run)" if report["code"].get("src_changed_during_run") else "")
+        + f"; load average at start {report['machine']['load_average_at_start']}",
+        "",
+        "| consumer | events/s (median) | min-max | start-up s | peak RSS MiB | correct |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+
+    def num(value: float | None, fmt: str = ",.0f") -> str:
+        return "-" if value is None else format(value, fmt)
+
+    for row in report["rows"]:
+        lines.append(
+            f"| {row['consumer']} | {num(row['events_per_s_median'])} | "
+            f"{num(row['events_per_s_min'])}-{num(row['events_per_s_max'])} | "
+            f"{num(row['startup_s_median'], '.2f')} | {num(row['peak_rss_mib_max'], '.0f')} | "
+            f"{'yes' if row['correct'] else 'NO'} |"
+        )
+    return "\n".join(lines)
+
+
+def short_checks(checks: dict) -> str:
+    """Why a run was not correct, in one line of the progress output."""
+    keys = (
+        "error",
+        "first_log_error",
+        "missing",
+        "unexpected",
+        "duplicates",
+        "mismatched",
+        "counters_ok",
+    )
+    return ", ".join(f"{k}={checks[k]}" for k in keys if k in checks) or str(checks)[:300]
