@@ -4,9 +4,7 @@ its output topic and counters."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import subprocess
 import time
 import traceback
 import uuid
@@ -15,8 +13,6 @@ from bench.bookkeeping import cpu_seconds, finish_run, timings
 from bench.broker import end_offsets, read_records
 from bench.checks import check_alerts, check_windows, faustapp_window
 from bench.common import (
-    PROJECT_ROOT,
-    free_port,
     http_text,
     log_problems,
     metric,
@@ -26,7 +22,7 @@ from bench.common import (
     terminate,
 )
 from bench.consumers import Consumer, Context
-from bench.worker import FAUSTAPP
+from bench.worker import Worker
 
 POLL_S = 0.1
 STOP_TIMEOUT_S = 15.0  # a clean stop takes ~1-2 s; SIGKILL after this
@@ -41,38 +37,15 @@ def run_faustapp(ctx: Context, consumer: Consumer, round_no: int) -> dict:
     start_offsets = asyncio.run(end_offsets(ctx.bootstrap, out_topic))
     app_id = f"bench-{consumer.id}-r{round_no}-{uuid.uuid4().hex[:6]}"
     data_dir = ctx.work / app_id
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAUSTAPP_")}
-    env.update(
-        FAUSTAPP_BROKER=f"kafka://{ctx.bootstrap}",
-        FAUSTAPP_DATA_DIR=str(data_dir),
-        FAUSTAPP_WEB_PORT=str(port),
-        FAUSTAPP_WEB_HOST="127.0.0.1",
-        FAUSTAPP_APP_ID=app_id,
-        FAUSTAPP_TOPIC_PREFIX=ctx.prefix,
-        FAUSTAPP_PIPELINES=pipeline,
-        FAUSTAPP_PROCESSING_GUARANTEE=consumer.guarantee,
-        FAUSTAPP_GRACE_MS=str(dataset.spec.grace_ms),
-        FAUSTAPP_PARTITIONS=str(partitions),
-        # The data lies in the past; a day of allowed skew leaves nothing to refuse.
-        FAUSTAPP_MAX_FUTURE_SKEW_MS=str(86_400_000),
-        PYTHONUNBUFFERED="1",
+    worker = Worker(
+        ctx, app_id, data_dir, ctx.prefix, app_id, guarantee=consumer.guarantee, pipeline=pipeline
     )
-    log_path = ctx.logs / f"{app_id}.log"
-    url = f"http://127.0.0.1:{port}/metrics"
+    log_path = worker.log_path
+    url = f"{worker.base}/metrics"
     closer_s = dataset.closer_ts / 1000
     broker_cpu0 = cpu_seconds(ctx.broker_pid)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        spawn = time.monotonic()
-        proc = subprocess.Popen(
-            [str(FAUSTAPP), "worker", "-l", "warn"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    worker.start()
+    proc, spawn = worker.proc, worker.spawn
     first: tuple[float, float] | None = None
     last: tuple[float, float] | None = None
     run_info: dict[str, object] = {}

@@ -33,6 +33,7 @@ class Worker:
         name: str,
         *,
         guarantee: str = "at_least_once",
+        pipeline: str = PIPELINE,
         extra_env: dict[str, str] | None = None,
     ) -> None:
         self.ctx, self.app_id, self.data_dir, self.prefix, self.name = (
@@ -44,6 +45,7 @@ class Worker:
         )
         self.port = free_port()
         self.guarantee = guarantee
+        self.pipeline = pipeline
         self.extra_env = extra_env or {}
         self.proc: subprocess.Popen | None = None
         self.spawn = 0.0
@@ -63,7 +65,7 @@ class Worker:
             FAUSTAPP_WEB_HOST="127.0.0.1",
             FAUSTAPP_APP_ID=self.app_id,
             FAUSTAPP_TOPIC_PREFIX=self.prefix,
-            FAUSTAPP_PIPELINES=PIPELINE,
+            FAUSTAPP_PIPELINES=self.pipeline,
             FAUSTAPP_PROCESSING_GUARANTEE=self.guarantee,
             FAUSTAPP_GRACE_MS=str(ctx.dataset.spec.grace_ms),
             FAUSTAPP_PARTITIONS=str(ctx.dataset.spec.partitions),
