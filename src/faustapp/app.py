@@ -1,9 +1,11 @@
-"""The Faust application: settings from the environment, then every pipeline and view registers."""
+"""The Faust application: settings from the environment, the declared pipelines it is asked to
+run, and the views over them."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -12,10 +14,17 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from faust.sensors.prometheus import setup_prometheus_sensors
 
-from faustapp import faust_fixes
+from faustapp import faust_fixes, runtime
+from faustapp.api import catalog
 from faustapp.local_state import LocalStateGuard
 from faustapp.metrics import refresh_partition_offsets
-from faustapp.settings import Settings
+from faustapp.settings import Settings, SettingsError
+
+BUILT_IN_USES = (
+    "faustapp.agents.sensors",
+    "faustapp.agents.trades",
+    "faustapp.agents.logs",
+)
 
 settings = Settings.from_env()
 faust_fixes.apply(fetch_max_wait_ms=settings.fetch_max_wait_ms)
@@ -54,7 +63,9 @@ class FaustApp(faust.App):
         self._state_guard.on_start()
         await super().on_first_start()
 
-    before_stop: list[Callable[[], Awaitable[None]]] = []
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.before_stop: list[Callable[[], Awaitable[None]]] = []
 
     async def on_stop(self) -> None:
         """Flush write-behind state first, so Faust's final commit covers it."""
@@ -116,9 +127,22 @@ async def _refresh_lag_gauges() -> None:
     refresh_partition_offsets(app)
 
 
-# Pipelines and views register themselves on import; they need ``app`` above.
-from faustapp import web  # noqa: E402,F401
-from faustapp.agents import sensors  # noqa: E402,F401
+def load_uses(modules: tuple[str, ...]) -> None:
+    """Import the built-in uses and the user's ``FAUSTAPP_MODULES``: each declares its sources
+    and pipelines into the catalog."""
+    for name in (*BUILT_IN_USES, *modules):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise SettingsError(f"FAUSTAPP_MODULES: cannot import {name!r}: {exc}") from exc
+
+
+load_uses(settings.modules)
+deployment = runtime.deploy(app, settings, catalog)
+
+from faustapp import web  # noqa: E402 - the views need ``app`` and ``deployment``
+
+web.install(app, deployment)
 
 # The batch path allocates a few short-lived objects per event. Python's default collects the
 # youngest generation every 700 allocations, and the full collections that follow rescan every

@@ -13,7 +13,7 @@ import base64
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from faustapp import metrics
 from faustapp.fastpath import SourceRecord, ack_offsets
 from faustapp.producing import PartitionProducer
 from faustapp.records import InvalidRecord
+from faustapp.schema import Schema
 from faustapp.tables.events import Event
 from faustapp.topics import DLQ
 from faustapp.windowed import (
@@ -38,7 +39,6 @@ from faustapp.windowed import (
 )
 
 __all__ = [
-    "Decoded",
     "PartitionNotReady",
     "PipelineSpec",
     "SourceRouter",
@@ -48,7 +48,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Decoded = tuple[str, int, float]
 DLQ_RAW_LIMIT = 256 * 1024
 
 
@@ -72,7 +71,7 @@ class SourceRouter:
         name: str,
         source_topic: str,
         partitions: int,
-        decode: Callable[[bytes | None], Decoded],
+        schema: Schema,
         dlq_topic: str = DLQ,
         max_future_skew_ms: int = 3_600_000,
         flush_interval_ms: int = 500,
@@ -84,7 +83,7 @@ class SourceRouter:
         self.max_future_skew_ms = max_future_skew_ms
         self.source_topic = source_topic
         self.partitions = partitions
-        self.decode = decode
+        self.schema = schema
         self.dlq_topic = dlq_topic
         self.producer = PartitionProducer(app, source_topic)
         self.pipelines: list[WindowedPipeline] = []
@@ -271,7 +270,8 @@ class SourceRouter:
         # A clock far in the future would close every open window at once: such events are
         # refused before they can move stream time.
         latest_allowed = int(time.time() * 1000) + self.max_future_skew_ms
-        decode = self.decode
+        decode = self.schema.decode
+        key_of, ts_of = self.schema.key_of, self.schema.ts_of
         homes = self._homes
         for message in batch:
             if message.offset <= floor:
@@ -279,10 +279,11 @@ class SourceRouter:
                 continue
             last_offset = message.offset
             try:
-                key, ts, value = decode(message.value)
+                record = decode(message.value)
             except InvalidRecord as exc:
                 side_sends.append(await self._dead_letter(message, str(exc)))
                 continue
+            key, ts = key_of(record), ts_of(record)
             if ts > latest_allowed:
                 error = (
                     f"event time {ts} is more than {self.max_future_skew_ms} ms ahead of "
@@ -298,11 +299,13 @@ class SourceRouter:
             if home != partition:
                 side_sends.append(await self._forward(message, key, home))
                 continue
-            events.append(Event(key, ts, value, message.offset))
+            events.append(Event(key, ts, record, message.offset))
         if replayed:
             self._replayed.inc(replayed)
         for pipeline, pending, part in zip(self.pipelines, buffer.outcomes, parts, strict=True):
-            outcome = part.process(events, through_offset=last_offset)
+            where = pipeline.spec.where
+            mine = events if where is None else [e for e in events if where(e.record)]
+            outcome = part.process(mine, through_offset=last_offset)
             pending.add(outcome)
             if outcome.accepted:
                 pipeline.accepted.inc(outcome.accepted)

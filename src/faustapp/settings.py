@@ -10,9 +10,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 GUARANTEES = ("at_least_once", "exactly_once")
-PIPELINES = ("sensor-stats-1m", "sensor-stats-5m", "sensor-alerts", "sensor-sessions")
-DEFAULT_PIPELINES = PIPELINES[:3]
+DEFAULT_PIPELINES = ("sensor-stats-1m", "sensor-stats-5m", "sensor-alerts")
 _TOPIC_CHARS = re.compile(r"[A-Za-z0-9._-]*")
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class SettingsError(ValueError):
@@ -41,6 +42,9 @@ class Settings:
     flush_interval_ms: int = 500
     fetch_max_wait_ms: int = 100
     batch_drain: bool = True
+    modules: tuple[str, ...] = ()
+    log_alert_min_events: int = 20
+    log_alert_error_rate: float = 0.1
 
     def topic(self, name: str) -> str:
         """Actual topic name: the prefix lets several deployments share one cluster."""
@@ -95,6 +99,17 @@ class Settings:
                 env, "FAUSTAPP_FETCH_MAX_WAIT_MS", defaults.fetch_max_wait_ms, low=1, high=30_000
             ),
             batch_drain=_choice(env, "FAUSTAPP_BATCH_DRAIN", "1", ("0", "1")) == "1",
+            modules=_modules(env, "FAUSTAPP_MODULES"),
+            log_alert_min_events=_int(
+                env,
+                "FAUSTAPP_LOG_ALERT_MIN_EVENTS",
+                defaults.log_alert_min_events,
+                low=1,
+                high=10**9,
+            ),
+            log_alert_error_rate=_float(
+                env, "FAUSTAPP_LOG_ALERT_ERROR_RATE", defaults.log_alert_error_rate, 0.0, 1.0
+            ),
             session_timeout_ms=_int(
                 env,
                 "FAUSTAPP_SESSION_TIMEOUT_MS",
@@ -131,17 +146,43 @@ def _topic_safe(env: Mapping[str, str], name: str, default: str) -> str:
 
 
 def _pipelines(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Names as given; whether each is declared is checked once every use has declared its
+    pipelines (a worker with an unknown name stops at start with the list of valid ones)."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
     chosen = tuple(dict.fromkeys(item.strip() for item in raw.split(",") if item.strip()))
-    unknown = [item for item in chosen if item not in PIPELINES]
-    if unknown or not chosen:
+    bad = [item for item in chosen if not _NAME.fullmatch(item)]
+    if bad or not chosen:
         raise SettingsError(
-            f"{name}={raw!r}: unknown pipeline {', '.join(unknown) or '(none)'}; "
-            f"choose from {', '.join(PIPELINES)}"
+            f"{name}={raw!r}: expected comma-separated pipeline names (or all), "
+            f"got {', '.join(map(repr, bad)) or 'none'}"
         )
     return chosen
+
+
+def _modules(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return ()
+    chosen = tuple(dict.fromkeys(item.strip() for item in raw.split(",") if item.strip()))
+    bad = [item for item in chosen if not _MODULE.fullmatch(item)]
+    if bad:
+        raise SettingsError(f"{name}={raw!r}: not an importable module name: {', '.join(bad)}")
+    return chosen
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:  # NaN fails too
+        raise SettingsError(f"{name}={value} is out of range [{low}, {high}]")
+    return value
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:

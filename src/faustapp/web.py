@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 
 import aiohttp
+import faust
 import orjson
 from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 from yarl import URL
 
-from faustapp.agents.sensors import pipelines, router, windows_1m
-from faustapp.app import app
 from faustapp.pipeline import PartitionNotReady, WindowedPipeline
 from faustapp.records import InvalidRecord, _sensor_id
+from faustapp.runtime import Deployment
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,9 @@ def unavailable(web: View, reason: str) -> Response:
     return error(web, 503, reason, **{"Retry-After": str(RETRY_AFTER_S)})
 
 
-async def route_to_owner(web: View, request: Request, table_name: str, key: str) -> Response | None:
+async def route_to_owner(
+    app: faust.App, web: View, request: Request, table_name: str, key: str
+) -> Response | None:
     """Proxy the request to the worker that owns ``key``; None when that is this worker."""
     if request.headers.get(FORWARDED_HEADER):
         return None  # one hop only: the sender believed we own it, answer from local state
@@ -69,9 +71,10 @@ async def route_to_owner(web: View, request: Request, table_name: str, key: str)
         return unavailable(web, f"owner {owner} did not answer: {exc.__class__.__name__}")
 
 
-def open_windows(pipeline: WindowedPipeline, key: str) -> list[dict[str, object]]:
+def open_windows(deployment: Deployment, pipeline: WindowedPipeline, key: str) -> list[dict]:
     """Open windows of one key with their running figures, oldest first."""
     spec = pipeline.spec.window
+    router = deployment.router_of[pipeline.spec.name]
     return [
         {
             "window_start": state.window.start,
@@ -85,10 +88,11 @@ def open_windows(pipeline: WindowedPipeline, key: str) -> list[dict[str, object]
 WINDOWED_VIEWS = {"sensor-stats-1m": "windows", "sensor-stats-5m": "windows_5m"}
 
 
-def sensor_view(sensor_id: str) -> dict[str, object] | None:
+def sensor_view(deployment: Deployment, sensor_id: str) -> dict[str, object] | None:
     """The sensor's open 1-minute (and 5-minute) windows, or None when it has none."""
+    pipelines = deployment.pipelines
     found = {
-        field: open_windows(pipelines[name], sensor_id)
+        field: open_windows(deployment, pipelines[name], sensor_id)
         for name, field in WINDOWED_VIEWS.items()
         if name in pipelines
     }
@@ -97,61 +101,73 @@ def sensor_view(sensor_id: str) -> dict[str, object] | None:
     return {
         "sensor_id": sensor_id,
         "pipeline": "sensor-stats-1m",
-        "grace_ms": router.pipelines[0].spec.window.grace_ms,
+        "grace_ms": deployment.routers["sensors"].pipelines[0].spec.window.grace_ms,
         "windows": found.get("windows", []),
         **{k: v for k, v in found.items() if k != "windows"},
     }
 
 
-@app.page("/api/sensors/{sensor_id:[^/]+}")  # any id but '/', braces included
-class SensorView(View):
-    """Live state of one sensor: its open 1-minute windows."""
-
-    async def get(self, request: Request, sensor_id: str) -> Response:
-        """Answer from the owner of the sensor's partition; never a 500."""
-        try:
-            return await self._answer(request, sensor_id)
-        except Exception:  # a state we did not foresee: say so, log it, let the client retry
-            log.exception("GET /api/sensors/%s failed", sensor_id)
-            return unavailable(self, "internal error while answering; retry")
-
-    async def _answer(self, request: Request, sensor_id: str) -> Response:
-        try:
-            _sensor_id(sensor_id)
-        except InvalidRecord as exc:
-            return error(self, 400, f"invalid sensor id: {exc}")
-        routed = await route_to_owner(self, request, windows_1m.name, sensor_id)
-        if routed is not None:
-            return routed
-        try:
-            found = sensor_view(sensor_id)
-        except PartitionNotReady as exc:
-            return unavailable(self, str(exc))
-        if found is None:
-            return error(self, 404, f"unknown sensor {sensor_id!r}: no open window")
-        return json_response(self, found)
+def install(app: faust.App, deployment: Deployment) -> None:
+    """Mount faustapp's views on ``app`` for what ``deployment`` runs."""
+    sensors = deployment.routers.get("sensors")
+    if sensors is not None:
+        _install_sensor_view(app, deployment, sensors.pipelines[0].store.table.name)
+    _install_health(app, deployment)
 
 
-@app.page("/api/health")
-class HealthView(View):
-    """Readiness: 200 once this worker owns its partitions and their state is recovered."""
+def _install_sensor_view(app: faust.App, deployment: Deployment, table_name: str) -> None:
+    @app.page("/api/sensors/{sensor_id:[^/]+}")  # any id but '/', braces included
+    class SensorView(View):
+        """Live state of one sensor: its open 1-minute windows."""
 
-    async def get(self, request: Request) -> Response:
-        """503 with the reason while rebalancing or recovering, so probes and clients wait."""
-        actives = sorted(
-            tp.partition
-            for tp in app.assignor.assigned_actives()
-            if tp.topic == router.source_topic
-        )
-        body = {
-            "status": "ok",
-            "worker": str(app.conf.canonical_url),
-            "processing_guarantee": app.conf.processing_guarantee.value,
-            "active_partitions": actives,
-            "rebalancing": bool(app.rebalancing),
-            "recovered": bool(app.tables.actives_ready),
-        }
-        if app.rebalancing or not app.tables.actives_ready:
-            body["status"] = "recovering" if not app.tables.actives_ready else "rebalancing"
-            return json_response(self, body, 503, **{"Retry-After": str(RETRY_AFTER_S)})
-        return json_response(self, body)
+        async def get(self, request: Request, sensor_id: str) -> Response:
+            """Answer from the owner of the sensor's partition; never a 500."""
+            try:
+                return await self._answer(request, sensor_id)
+            except Exception:  # a state we did not foresee: say so, log it, let the client retry
+                log.exception("GET /api/sensors/%s failed", sensor_id)
+                return unavailable(self, "internal error while answering; retry")
+
+        async def _answer(self, request: Request, sensor_id: str) -> Response:
+            try:
+                _sensor_id(sensor_id)
+            except InvalidRecord as exc:
+                return error(self, 400, f"invalid sensor id: {exc}")
+            routed = await route_to_owner(app, self, request, table_name, sensor_id)
+            if routed is not None:
+                return routed
+            try:
+                found = sensor_view(deployment, sensor_id)
+            except PartitionNotReady as exc:
+                return unavailable(self, str(exc))
+            if found is None:
+                return error(self, 404, f"unknown sensor {sensor_id!r}: no open window")
+            return json_response(self, found)
+
+
+def _install_health(app: faust.App, deployment: Deployment) -> None:
+    @app.page("/api/health")
+    class HealthView(View):
+        """Readiness: 200 once this worker owns its partitions and their state is recovered."""
+
+        async def get(self, request: Request) -> Response:
+            """503 with the reason while rebalancing or recovering, so probes and clients wait."""
+            by_topic: dict[str, list[int]] = {t: [] for t in sorted(deployment.source_topics())}
+            for tp in app.assignor.assigned_actives():
+                if tp.topic in by_topic:
+                    by_topic[tp.topic].append(tp.partition)
+            body = {
+                "status": "ok",
+                "worker": str(app.conf.canonical_url),
+                "processing_guarantee": app.conf.processing_guarantee.value,
+                # Inputs are co-partitioned: a worker owns the same partitions of each.
+                "active_partitions": sorted({p for parts in by_topic.values() for p in parts}),
+                "active_partitions_by_topic": {t: sorted(p) for t, p in by_topic.items()},
+                "pipelines": sorted(deployment.selected),
+                "rebalancing": bool(app.rebalancing),
+                "recovered": bool(app.tables.actives_ready),
+            }
+            if app.rebalancing or not app.tables.actives_ready:
+                body["status"] = "recovering" if not app.tables.actives_ready else "rebalancing"
+                return json_response(self, body, 503, **{"Retry-After": str(RETRY_AFTER_S)})
+            return json_response(self, body)

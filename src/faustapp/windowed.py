@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+import msgspec
 import orjson
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import RecordMetadata
@@ -43,6 +44,12 @@ class PipelineSpec:
     late_topic: str = LATE
     select: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
     """Optional last step: reshape a result, or drop it by returning None (alerts)."""
+    where: Callable[[Any], bool] | None = None
+    """Optional filter: only records it accepts are windowed (the others are not late either)."""
+    emit: bool = True
+    """Whether results go to ``output_topic`` (False: only derived outputs are selected)."""
+    derived: tuple[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]], ...] = ()
+    """Further outputs computed from each final result: (topic, select)."""
 
     def new_partition(self, records: Iterable[tuple[bytes, bytes]]) -> Partition:
         """Window state of one partition, rebuilt from its table records."""
@@ -186,20 +193,13 @@ class WindowedPipeline:
         second = await store.write(partition, [(MARK_KEY, outcome.mark)] if outcome.mark else [])
         emitted = 0
         for result in outcome.results:
-            record = result.as_dict(self.spec.key_field)
-            if self.spec.select is not None:
-                record = self.spec.select(record)
-                if record is None:
-                    continue
-            emitted += 1
-            second.append(
-                await producer.send(
-                    self.spec.output_topic,
-                    result.key.encode(),
-                    orjson.dumps(record),
-                    source_partition=partition,
+            for topic, record in self._outputs(result.as_dict(self.spec.key_field)):
+                emitted += 1
+                second.append(
+                    await producer.send(
+                        topic, result.key.encode(), orjson.dumps(record), source_partition=partition
+                    )
                 )
-            )
         delivered += await producer.delivered(second)
         # 3. Only now may state that produced those results leave the table.
         third = await store.write(
@@ -212,16 +212,30 @@ class WindowedPipeline:
         if outcome.late:
             self.late_events.inc(len(outcome.late))
 
+    def _outputs(self, result: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Where a final result goes: the pipeline's topic (through ``select``), and every derived
+        output's topic (through its own select, from what the pipeline publishes)."""
+        spec = self.spec
+        published = result if spec.select is None else spec.select(result)
+        if published is None:
+            return
+        for topic, select in spec.derived:
+            derived = select(dict(published))
+            if derived is not None:
+                yield topic, derived
+        if spec.emit:
+            yield spec.output_topic, published
+
     async def _send_late(self, partition: int, late: LateEvent) -> Awaitable[RecordMetadata]:
         event = late.event
         record = {
+            **_fields(event.record),
             "pipeline": self.spec.name,
             "source_topic": self.producer.source_topic,
             "source_partition": partition,
             "source_offset": event.offset,
             self.spec.key_field: event.key,
             "ts": event.ts,
-            "value": event.value,
             "window_start": late.window.start,
             "window_end": late.window.end,
             "stream_time": late.stream_time,
@@ -233,3 +247,10 @@ class WindowedPipeline:
             orjson.dumps(record),
             source_partition=partition,
         )
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    """A decoded record's fields, for the late topic (a bare value is ``value``)."""
+    if isinstance(record, msgspec.Struct):
+        return msgspec.structs.asdict(record)
+    return {"value": record}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from faustapp.tables.events import Event
+from faustapp.tables.events import Event, Field, getter
 
 
 @dataclass(slots=True)
@@ -93,8 +94,41 @@ class RunningStats:
         }
 
 
+Where = Callable[[Any], bool] | None
+"""A predicate on the record: only events it accepts are folded in (``count ... where``)."""
+
+
 class Aggregator(ABC):
-    """One family of figures a window computes: mergeable, serialisable, stateless itself."""
+    """One family of figures a window computes: mergeable, serialisable, stateless itself.
+
+    An aggregator reads one ``field`` of the record (a name, a function, or None for a bare
+    value) from the events its ``where`` predicate accepts; events whose field is None (an
+    optional field left out) are skipped, as SQL aggregates skip nulls.
+    """
+
+    field: Field = None
+    where: Where = None
+
+    def bind(self, field: Field, where: Where) -> None:
+        """Set what the aggregator reads; picks the fastest ``add`` for it."""
+        self.field, self.where = field, where
+        self._get = getter(field)
+
+    def value_of(self, event: Event) -> Any:
+        """The field's value in ``event``, or None when the event is filtered out or lacks it."""
+        record = event.record
+        if self.where is not None and not self.where(record):
+            return None
+        return record if self._get is None else self._get(record)
+
+    def params(self) -> tuple[Any, ...]:
+        """What else distinguishes two aggregators of one class and field (sketch sizes)."""
+        return ()
+
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        """Equal for aggregators that would hold the same state: they can share it."""
+        return (type(self), self.field, self.where, self.params())
 
     @abstractmethod
     def create(self) -> Any:
@@ -119,18 +153,50 @@ class Aggregator(ABC):
 
     @abstractmethod
     def result(self, state: Any) -> dict[str, Any]:
-        """The output fields this aggregate contributes."""
+        """The output fields this aggregate contributes (when no names are declared)."""
 
 
 class Stats(Aggregator):
-    """count, sum, mean, min, max and population stddev of the events' values."""
+    """count, sum, mean, min, max and population stddev of a numeric field."""
+
+    def __init__(self, field: Field = None, where: Where = None) -> None:
+        self.bind(field, where)
+        if where is None:
+            # The hot loop calls ``add`` once per event and window: no predicate, no branch.
+            if self._get is None:
+                self.add = self._add_bare  # type: ignore[method-assign]
+            else:
+                self.add = self._add_field  # type: ignore[method-assign]
 
     def create(self) -> RunningStats:
         return RunningStats()
 
     def add(self, state: RunningStats, event: Event) -> None:
+        value = self.value_of(event)
+        if value is not None:
+            self._fold(state, value)
+
+    def _add_bare(self, state: RunningStats, event: Event) -> None:
+        self._fold(state, event.record)
+
+    def _add_field(self, state: RunningStats, event: Event) -> None:
+        # _fold inlined: a field's statistics are the hot loop of the numeric pipelines.
+        value = self._get(event.record)
+        if value is None:
+            return
+        count = state.count = state.count + 1
+        state.total += value
+        delta = value - state.mean
+        state.mean += delta / count
+        state.m2 += delta * (value - state.mean)
+        if value < state.minimum:
+            state.minimum = value
+        if value > state.maximum:
+            state.maximum = value
+
+    @staticmethod
+    def _fold(state: RunningStats, value: float) -> None:
         # RunningStats.add inlined: this runs once per event and window.
-        value = event.value
         count = state.count = state.count + 1
         state.total += value
         delta = value - state.mean
@@ -155,14 +221,49 @@ class Stats(Aggregator):
         return state.summary()
 
 
+class Counter(Aggregator):
+    """How many events the window holds (that ``where`` accepts, when given)."""
+
+    def __init__(self, where: Where = None) -> None:
+        self.bind(None, where)
+
+    def create(self) -> list[int]:
+        return [0]
+
+    def add(self, state: list[int], event: Event) -> None:
+        if self.where is None or self.where(event.record):
+            state[0] += 1
+
+    def merge(self, into: list[int], other: list[int]) -> list[int]:
+        into[0] += other[0]
+        return into
+
+    def dump(self, state: list[int]) -> int:
+        return state[0]
+
+    def load(self, data: int) -> list[int]:
+        return [int(data)]
+
+    def result(self, state: list[int]) -> dict[str, Any]:
+        return {"count": state[0]}
+
+
 class FirstLast(Aggregator):
-    """The first and last value by event time (ties: the earlier offset is first)."""
+    """The first and last value of a field by event time (ties: the earlier offset is first)."""
+
+    def __init__(self, field: Field = None, where: Where = None) -> None:
+        self.bind(field, where)
 
     def create(self) -> list[Any]:
         return [None, None]  # each: [ts, offset, value]
 
     def add(self, state: list[Any], event: Event) -> None:
-        point = [event.ts, event.offset, event.value]
+        value = self.value_of(event)
+        if value is not None:
+            self._fold(state, [event.ts, event.offset, value])
+
+    @staticmethod
+    def _fold(state: list[Any], point: list[Any]) -> None:
         if state[0] is None or point[:2] < state[0][:2]:
             state[0] = point
         if state[1] is None or point[:2] > state[1][:2]:
@@ -171,7 +272,7 @@ class FirstLast(Aggregator):
     def merge(self, into: list[Any], other: list[Any]) -> list[Any]:
         for point in other:
             if point is not None:
-                self.add(into, Event("", point[0], point[2], point[1]))
+                self._fold(into, list(point))
         return into
 
     def dump(self, state: list[Any]) -> list[Any]:

@@ -7,8 +7,8 @@ from typing import Any
 
 import datasketches as ds
 
-from faustapp.tables.aggregates import Aggregator
-from faustapp.tables.events import Event
+from faustapp.tables.aggregates import Aggregator, Where
+from faustapp.tables.events import Event, Field
 
 
 def _b64(raw: bytes) -> str:
@@ -18,9 +18,19 @@ def _b64(raw: bytes) -> str:
 class Quantiles(Aggregator):
     """Value quantiles from a KLL sketch; rank error about 1.3% (k=200), see :attr:`rank_error`."""
 
-    def __init__(self, ranks: dict[str, float] | None = None, k: int = 200) -> None:
+    def __init__(
+        self,
+        ranks: dict[str, float] | None = None,
+        k: int = 200,
+        field: Field = None,
+        where: Where = None,
+    ) -> None:
         self.ranks = ranks or {"p50": 0.5, "p90": 0.9, "p99": 0.99}
         self.k = k
+        self.bind(field, where)
+
+    def params(self) -> tuple[int]:
+        return (self.k,)
 
     @property
     def rank_error(self) -> float:
@@ -31,7 +41,9 @@ class Quantiles(Aggregator):
         return ds.kll_floats_sketch(self.k)
 
     def add(self, state: ds.kll_floats_sketch, event: Event) -> None:
-        state.update(event.value)
+        value = self.value_of(event)
+        if value is not None:
+            state.update(value)
 
     def merge(
         self, into: ds.kll_floats_sketch, other: ds.kll_floats_sketch
@@ -52,18 +64,27 @@ class Quantiles(Aggregator):
 
 
 class DistinctCount(Aggregator):
-    """Distinct ``item`` count from an HLL sketch; relative error about 1.04/sqrt(2**lg_k)."""
+    """Distinct values of a field from an HLL sketch; relative error about 1.04/sqrt(2**lg_k)."""
 
-    def __init__(self, lg_k: int = 12, field: str = "distinct") -> None:
+    def __init__(
+        self, lg_k: int = 12, name: str = "distinct", field: Field = None, where: Where = None
+    ) -> None:
         self.lg_k = lg_k
-        self.field = field
+        self.name = name
+        self.bind(field, where)
+
+    def params(self) -> tuple[int]:
+        return (self.lg_k,)
 
     def create(self) -> ds.hll_sketch:
         return ds.hll_sketch(self.lg_k)
 
     def add(self, state: ds.hll_sketch, event: Event) -> None:
+        value = self.value_of(event)
+        if value is None:
+            return
         # Prefixed: the sketch ignores an empty string, which is a real item here.
-        state.update("i" + event.item if event.item is not None else "v" + repr(event.value))
+        state.update("i" + value if type(value) is str else "v" + repr(value))
 
     def merge(self, into: ds.hll_sketch, other: ds.hll_sketch) -> ds.hll_sketch:
         union = ds.hll_union(self.lg_k)
@@ -78,23 +99,43 @@ class DistinctCount(Aggregator):
         return ds.hll_sketch.deserialize(base64.b64decode(data))
 
     def result(self, state: ds.hll_sketch) -> dict[str, Any]:
-        return {self.field: round(state.get_estimate())}
+        return {self.name: round(state.get_estimate())}
 
 
 class TopK(Aggregator):
-    """The most frequent ``item`` values (Misra-Gries frequent-items sketch)."""
+    """The most frequent values of a string field (Misra-Gries frequent-items sketch): exact
+    while a window holds fewer than ``0.75 * 2**lg_max_size`` distinct values."""
 
-    def __init__(self, k: int = 5, lg_max_size: int = 6, field: str = "top") -> None:
+    def __init__(
+        self,
+        k: int = 5,
+        lg_max_size: int = 6,
+        name: str = "top",
+        field: Field = None,
+        where: Where = None,
+        labels: tuple[str, str] = ("item", "count"),
+    ) -> None:
         self.k = k
         self.lg_max_size = lg_max_size
-        self.field = field
+        self.name = name
+        self.labels = labels
+        self.bind(field, where)
+
+    def params(self) -> tuple[int, int]:
+        return (self.k, self.lg_max_size)
+
+    @property
+    def exact_below(self) -> int:
+        """Distinct values a window may hold while the counts stay exact."""
+        return 3 * (1 << self.lg_max_size) // 4
 
     def create(self) -> ds.frequent_strings_sketch:
         return ds.frequent_strings_sketch(self.lg_max_size)
 
     def add(self, state: ds.frequent_strings_sketch, event: Event) -> None:
-        if event.item is not None:
-            state.update(event.item)
+        value = self.value_of(event)
+        if value is not None:
+            state.update(value if type(value) is str else str(value))
 
     def merge(
         self, into: ds.frequent_strings_sketch, other: ds.frequent_strings_sketch
@@ -112,4 +153,7 @@ class TopK(Aggregator):
         items = state.get_frequent_items(ds.frequent_items_error_type.NO_FALSE_NEGATIVES)
         # Ties by item, so the answer does not depend on how the state was built or merged.
         ranked = sorted((-estimate, item) for item, estimate, _, _ in items)
-        return {self.field: [[item, -neg] for neg, item in ranked[: self.k]]}
+        item_label, count_label = self.labels
+        return {
+            self.name: [{item_label: item, count_label: -neg} for neg, item in ranked[: self.k]]
+        }

@@ -6,8 +6,9 @@ state writes of a batch scale with the buckets it touched, not with its events; 
 once no pending event can reach it. Results are computed incrementally with two pointers over each
 key's sorted events, so a result costs O(1) amortised whatever the window size.
 
-Moments only: count, sum, mean and population stddev, from exact running sums (so a result does
-not depend on the order events arrived or on a restart).
+Figures: count, sum, mean, population stddev (from exact running sums, so a result does not depend
+on the order events arrived or on a restart), min and max (monotonic queues), each over any field
+or expression of the record.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import orjson
 
+from faustapp.tables.aggregates import Counter, Stats
 from faustapp.tables.events import Event
+from faustapp.tables.measures import NUMERIC_KINDS
 from faustapp.tables.state import MARK_KEY, BatchOutcome, LateEvent, WindowSpec
 from faustapp.tables.windows import SlidingWindows, Window
 
@@ -49,13 +54,15 @@ class SlidingResult:
     event: Event
     window: Window
     figures: dict[str, Any]
+    carried: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self, key_field: str) -> dict[str, object]:
-        """JSON shape: the event, its window and the window's moments."""
+        """JSON shape: the event (time and carried fields), its window and the window's figures."""
+        carried = self.carried if self.carried else {"value": self.event.record}
         return {
             key_field: self.key,
             "ts": self.event.ts,
-            "value": self.event.value,
+            **carried,
             "window_start": self.window.start,
             "window_end": self.window.end,
             **self.figures,
@@ -92,55 +99,113 @@ class ExactSum:
         return math.fsum(self.partials)
 
 
+@dataclass(frozen=True, slots=True)
+class _Input:
+    """One value the window sums over: a field, expression or predicate of each event."""
+
+    value: Callable[[Event], Any]
+    sums: bool  # False for counts: only how many events carry it matters
+    extremes: bool  # min or max asked for
+
+
+class _Moments:
+    """Running figures of one input over a key's current window (exact sums, so a result does
+    not depend on the order values came in or went out)."""
+
+    __slots__ = ("n", "s1", "s2", "shift", "low", "high")
+
+    def __init__(self, shift: float | None) -> None:
+        self.n = 0
+        self.s1 = ExactSum()
+        self.s2 = ExactSum()
+        # Values are summed relative to the key's first value (stored with its buckets), so
+        # large values with small spread keep an accurate variance.
+        self.shift = shift
+        self.low: deque[tuple[int, int, float]] = deque()  # increasing values: window minimum
+        self.high: deque[tuple[int, int, float]] = deque()  # decreasing: window maximum
+
+    def add(self, point: tuple[int, int, float], sums: bool, extremes: bool) -> None:
+        value = point[2]
+        self.n += 1
+        if sums:
+            d = value - self.shift  # type: ignore[operator]
+            self.s1.add(d)
+            self.s2.add(d * d)
+        if extremes:
+            low, high = self.low, self.high
+            while low and low[-1][2] >= value:
+                low.pop()
+            low.append(point)
+            while high and high[-1][2] <= value:
+                high.pop()
+            high.append(point)
+
+    def remove(self, point: tuple[int, int, float], sums: bool, extremes: bool) -> None:
+        value = point[2]
+        self.n -= 1
+        if sums:
+            d = value - self.shift  # type: ignore[operator]
+            self.s1.add(-d)
+            self.s2.add(-(d * d))
+        if extremes:
+            if self.low and self.low[0][:2] == point[:2]:
+                self.low.popleft()
+            if self.high and self.high[0][:2] == point[:2]:
+                self.high.popleft()
+
+    def figure(self, kind: str) -> Any:
+        n = self.n
+        if kind == "count":
+            return n
+        if not n:
+            return 0.0 if kind == "sum" else None
+        shift = self.shift or 0.0
+        shifted = self.s1.value()
+        if kind == "sum":
+            return shifted + n * shift
+        mean_shifted = shifted / n
+        if kind == "mean":
+            return mean_shifted + shift
+        if kind == "stddev":
+            return math.sqrt(max(self.s2.value() / n - mean_shifted * mean_shifted, 0.0))
+        if kind == "min":
+            return self.low[0][2]
+        return self.high[0][2]  # max
+
+
 @dataclass(slots=True)
 class _KeyEvents:
-    """One key's retained events, sorted by (ts, offset), and the running window over them."""
+    """One key's retained events, sorted by (ts, offset), and the running window over them.
 
-    points: list[tuple[int, int, float]] = field(default_factory=list)
+    A point is ``(ts, offset, values, carried)``: ``values[i]`` is input ``i`` of the event
+    (None when the event does not carry it), ``carried`` what its result repeats.
+    """
+
+    moments: list[_Moments]
+    points: list[tuple[int, int, tuple[Any, ...], Any]] = field(default_factory=list)
     buckets: dict[int, int] = field(default_factory=dict)  # bucket -> max offset in it
     lo: int = 0
     hi: int = 0
-    n: int = 0
-    s1: ExactSum = field(default_factory=ExactSum)
-    s2: ExactSum = field(default_factory=ExactSum)
-    # Values are summed relative to the key's first value (stored with its buckets), so large
-    # values with small spread keep an accurate variance.
-    shift: float | None = None
 
-    def _add(self, value: float) -> None:
-        d = value - self.shift  # type: ignore[operator]
-        self.n += 1
-        self.s1.add(d)
-        self.s2.add(d * d)
-
-    def _remove(self, value: float) -> None:
-        d = value - self.shift  # type: ignore[operator]
-        self.n -= 1
-        self.s1.add(-d)
-        self.s2.add(-(d * d))
-
-    def window_for(self, ts: int, size: int) -> dict[str, Any]:
-        """Moments of the events in [ts - size, ts]; calls must come in increasing ``ts``."""
+    def window_for(
+        self, ts: int, size: int, inputs: Sequence[_Input], outputs: Sequence[tuple[str, str, int]]
+    ) -> dict[str, Any]:
+        """Figures of the events in [ts - size, ts]; calls must come in increasing ``ts``."""
         points = self.points
+        moments = self.moments
         while self.hi < len(points) and points[self.hi][0] <= ts:
-            self._add(points[self.hi][2])
+            ts_, offset, values, _ = points[self.hi]
+            for i, value in enumerate(values):
+                if value is not None:
+                    moments[i].add((ts_, offset, value), inputs[i].sums, inputs[i].extremes)
             self.hi += 1
         while self.lo < self.hi and points[self.lo][0] < ts - size:
-            self._remove(points[self.lo][2])
+            ts_, offset, values, _ = points[self.lo]
+            for i, value in enumerate(values):
+                if value is not None:
+                    moments[i].remove((ts_, offset, value), inputs[i].sums, inputs[i].extremes)
             self.lo += 1
-        n = self.n
-        if not n:
-            return {"count": 0, "sum": 0.0, "mean": 0.0, "stddev": 0.0}
-        shift = self.shift or 0.0
-        shifted = self.s1.value()
-        mean_shifted = shifted / n
-        variance = max(self.s2.value() / n - mean_shifted * mean_shifted, 0.0)
-        return {
-            "count": n,
-            "sum": shifted + n * shift,
-            "mean": mean_shifted + shift,
-            "stddev": math.sqrt(variance),
-        }
+        return {name: moments[index].figure(kind) for name, kind, index in outputs}
 
     def compact(self) -> None:
         """Forget events no pending window can reach any more."""
@@ -148,6 +213,41 @@ class _KeyEvents:
             del self.points[: self.lo]
             self.hi -= self.lo
             self.lo = 0
+
+
+def _plan(spec: WindowSpec) -> tuple[tuple[_Input, ...], tuple[tuple[str, str, int], ...]]:
+    """The inputs a sliding spec sums over and its outputs on them (legacy: the bare value's
+    count, sum, mean and stddev)."""
+    if not spec.outputs:
+        bare = _Input(_bare_value, sums=True, extremes=False)
+        return (bare,), tuple((kind, kind, 0) for kind in ("count", "sum", "mean", "stddev"))
+    inputs = []
+    for index, aggregate in enumerate(spec.aggregates):
+        kinds = {out.kind for out in spec.outputs if out.index == index}
+        if not kinds <= set(NUMERIC_KINDS):
+            raise TypeError(
+                f"sliding windows compute {', '.join(NUMERIC_KINDS)}; not {sorted(kinds)}"
+            )
+        if isinstance(aggregate, Counter):
+            inputs.append(_Input(_counted(aggregate.where), sums=False, extremes=False))
+        elif isinstance(aggregate, Stats):
+            extremes = bool(kinds & {"min", "max"})
+            sums = bool(kinds & {"sum", "mean", "stddev"})
+            inputs.append(_Input(aggregate.value_of, sums=sums, extremes=extremes))
+        else:
+            raise TypeError(f"sliding windows cannot compute {type(aggregate).__name__}")
+    outputs = tuple((out.name, out.kind, out.index) for out in spec.outputs)
+    return tuple(inputs), outputs
+
+
+def _bare_value(event: Event) -> Any:
+    return event.record
+
+
+def _counted(where: Callable[[Any], bool] | None) -> Callable[[Event], Any]:
+    if where is None:
+        return lambda event: 1
+    return lambda event: 1 if where(event.record) else None
 
 
 class SlidingPartition:
@@ -158,12 +258,28 @@ class SlidingPartition:
             raise TypeError("SlidingPartition needs SlidingWindows")
         self.spec = spec
         self.size = spec.windows.size_ms
+        self.inputs, self.outputs = _plan(spec)
+        carry = spec.windows.carry
+        self.carry_names = carry
+        self._carry = attrgetter(*carry) if carry else None
         self.stream_time = -1
         self.applied_offset = -1
         self.emitted_through = _NOTHING_EMITTED  # results of events with ts <= this are out
         self.keys: dict[str, _KeyEvents] = {}
-        self._pending: list[tuple[int, int, str, float]] = []
+        self._pending: list[tuple[int, int, str]] = []
         self._expiry: list[tuple[int, str]] = []  # (bucket, key): when buckets can go
+
+    def _new_key(self, shifts: Sequence[float | None] | None = None) -> _KeyEvents:
+        shifts = shifts or [None] * len(self.inputs)
+        return _KeyEvents([_Moments(shift) for shift in shifts])
+
+    def _carried(self, event: Event) -> Any:
+        """What an event's result repeats of it: the carried fields, or the bare value."""
+        if self._carry is None:
+            return event.record
+        if len(self.carry_names) == 1:
+            return (self._carry(event.record),)
+        return self._carry(event.record)
 
     @property
     def frontier(self) -> int:
@@ -182,22 +298,29 @@ class SlidingPartition:
                 part.emitted_through = orjson.loads(raw_value)
             elif raw_key.startswith(BUCKET_PREFIX):
                 key, bucket = _parse_bucket_key(raw_key)
-                max_offset, points, shift = orjson.loads(raw_value)
-                entry = part.keys.setdefault(key, _KeyEvents())
-                entry.shift = shift
+                max_offset, points, shifts = orjson.loads(raw_value)
+                entry = part.keys.get(key)
+                if entry is None:
+                    entry = part.keys[key] = part._new_key()
+                for moment, shift in zip(entry.moments, shifts, strict=True):
+                    if shift is not None:  # buckets written before an input's first value: None
+                        moment.shift = shift
                 entry.buckets[bucket] = max_offset
                 part._expiry.append((bucket, key))
-                entry.points.extend((ts, off, val) for ts, off, val in points)
+                entry.points.extend(
+                    (ts, off, tuple(values), tuple(carried) if type(carried) is list else carried)
+                    for ts, off, values, carried in points
+                )
         heapq.heapify(part._expiry)
         for key, entry in part.keys.items():
-            entry.points.sort()
-            for ts, off, val in entry.points:
+            entry.points.sort(key=_position)
+            for ts, off, _, carried in entry.points:
                 if ts > part.emitted_through:
-                    heapq.heappush(part._pending, (ts, off, key, val))
+                    heapq.heappush(part._pending, (ts, off, key, carried))
         return part
 
-    def windows_of(self, key: str) -> list[tuple[int, int, float]]:
-        """The key's retained events (ts, offset, value), oldest first."""
+    def windows_of(self, key: str) -> list[tuple[int, int, tuple[Any, ...], Any]]:
+        """The key's retained events ``(ts, offset, values, carried)``, oldest first."""
         entry = self.keys.get(key)
         return [] if entry is None else entry.points[entry.lo :]
 
@@ -211,6 +334,7 @@ class SlidingPartition:
         outcome = BatchOutcome()
         dirty: dict[tuple[str, int], _KeyEvents] = {}
         grace = self.spec.grace_ms
+        value_fns = [source.value for source in self.inputs]
         for event in events:
             if event.offset <= self.applied_offset:
                 outcome.replayed += 1
@@ -228,9 +352,10 @@ class SlidingPartition:
                     )
                 )
                 continue
-            entry = self.keys.get(event.key)
+            key = event.key
+            entry = self.keys.get(key)
             if entry is None:
-                entry = self.keys[event.key] = _KeyEvents(shift=event.value)
+                entry = self.keys[key] = self._new_key()
             bucket = event.ts - event.ts % BUCKET_MS
             outcome.accepted += 1
             if event.ts > self.stream_time:
@@ -238,12 +363,17 @@ class SlidingPartition:
             if event.offset <= entry.buckets.get(bucket, -1):
                 continue  # replayed into a bucket that already holds it
             if bucket not in entry.buckets:
-                heapq.heappush(self._expiry, (bucket, event.key))
-            point = (event.ts, event.offset, event.value)
-            bisect.insort(entry.points, point, lo=entry.hi)
+                heapq.heappush(self._expiry, (bucket, key))
+            values = tuple(value(event) for value in value_fns)
+            for moment, value in zip(entry.moments, values):  # noqa: B905 - same length
+                if moment.shift is None and value is not None:
+                    moment.shift = value
+            carried = self._carried(event)
+            point = (event.ts, event.offset, values, carried)
+            bisect.insort(entry.points, point, lo=entry.hi, key=_position)
             entry.buckets[bucket] = event.offset
-            dirty[(event.key, bucket)] = entry
-            heapq.heappush(self._pending, (event.ts, event.offset, event.key, event.value))
+            dirty[(key, bucket)] = entry
+            heapq.heappush(self._pending, (event.ts, event.offset, key, carried))
         self.applied_offset = max(self.applied_offset, through_offset)
         # Encoded now, not at flush: closing below may retire or compact these buckets.
         outcome.updates = [
@@ -255,20 +385,25 @@ class SlidingPartition:
         return outcome
 
     def _encode_bucket(self, entry: _KeyEvents, bucket: int) -> bytes:
-        lo = bisect.bisect_left(entry.points, (bucket, -1, -math.inf))
-        hi = bisect.bisect_left(entry.points, (bucket + BUCKET_MS, -1, -math.inf))
-        return orjson.dumps([entry.buckets[bucket], entry.points[lo:hi], entry.shift])
+        lo = bisect.bisect_left(entry.points, (bucket, -1), key=_position)
+        hi = bisect.bisect_left(entry.points, (bucket + BUCKET_MS, -1), key=_position)
+        shifts = [moment.shift for moment in entry.moments]
+        return orjson.dumps([entry.buckets[bucket], entry.points[lo:hi], shifts])
 
     def _close_due(self, outcome: BatchOutcome) -> None:
         frontier = self.frontier
         pending = self._pending
         touched: set[str] = set()
+        inputs, outputs, names = self.inputs, self.outputs, self.carry_names
         while pending and pending[0][0] <= frontier:
-            ts, offset, key, value = heapq.heappop(pending)
+            ts, offset, key, carried = heapq.heappop(pending)
             entry = self.keys[key]
-            figures = entry.window_for(ts, self.size)
-            event = Event(key, ts, value, offset)
-            outcome.results.append(SlidingResult(key, event, Window(ts - self.size, ts), figures))
+            figures = entry.window_for(ts, self.size, inputs, outputs)
+            shown = dict(zip(names, carried, strict=True)) if names else {}
+            event = Event(key, ts, carried, offset)
+            outcome.results.append(
+                SlidingResult(key, event, Window(ts - self.size, ts), figures, shown)
+            )
             touched.add(key)
         if frontier > self.emitted_through:
             self.emitted_through = frontier
@@ -296,3 +431,7 @@ class SlidingPartition:
         outcome = BatchOutcome(mark=orjson.dumps([self.stream_time, self.applied_offset]))
         self._close_due(outcome)
         return outcome
+
+
+def _position(point: tuple[Any, ...]) -> tuple[int, int]:
+    return point[0], point[1]

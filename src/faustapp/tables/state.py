@@ -15,7 +15,8 @@ import orjson
 
 from faustapp.tables.aggregates import Aggregator, Stats, compose_result
 from faustapp.tables.events import Event
-from faustapp.tables.windows import HoppingWindows, SessionWindows, Window
+from faustapp.tables.measures import Measure, Output, plan
+from faustapp.tables.windows import HoppingWindows, SessionWindows, SlidingWindows, Window
 
 WINDOW_PREFIX = b"w"
 MARK_KEY = b"m\x00partition"
@@ -41,15 +42,34 @@ def parse_window_key(raw: bytes) -> tuple[str, int]:
 class WindowSpec:
     """What a windowed pipeline aggregates over: windows, grace period and aggregates."""
 
-    windows: HoppingWindows | SessionWindows
+    windows: HoppingWindows | SessionWindows | SlidingWindows
     grace_ms: int
     aggregates: tuple[Aggregator, ...] = (Stats(),)
+    outputs: tuple[Output, ...] = ()
+    """Named figures read off ``aggregates``; empty: every aggregate's own fields."""
 
     def __post_init__(self) -> None:
         if self.grace_ms < 0:
             raise ValueError("grace must be zero or more milliseconds")
         if not self.aggregates:
             raise ValueError("a window needs at least one aggregate")
+
+    @classmethod
+    def of(
+        cls,
+        windows: HoppingWindows | SessionWindows | SlidingWindows,
+        grace_ms: int,
+        measures: dict[str, Measure],
+    ) -> WindowSpec:
+        """A spec computing the named ``measures`` (states shared where they can be)."""
+        aggregates, outputs = plan(measures)
+        return cls(windows, grace_ms, aggregates, outputs)
+
+    def result(self, states: list[Any]) -> dict[str, Any]:
+        """The figures of one window's states, under their output names."""
+        if not self.outputs:
+            return compose_result(self.aggregates, states)
+        return {out.name: out.read(states[out.index]) for out in self.outputs}
 
     @property
     def sessions(self) -> bool:
@@ -92,7 +112,7 @@ class WindowState:
 
     def figures(self, spec: WindowSpec) -> dict[str, Any]:
         """Current figures of every aggregate."""
-        return compose_result(spec.aggregates, self.states)
+        return spec.result(self.states)
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,12 +68,14 @@ class SlidingWindows:
     """For every event at ``t``, the window [t - size_ms, t] of its key's events."""
 
     size_ms: int
+    carry: tuple[str, ...] = ()
+    """Fields of the event itself that its result repeats (the reading's value, a trade's price)."""
 
     def __post_init__(self) -> None:
         if self.size_ms <= 0:
             raise ValueError("a sliding window size must be positive milliseconds")
 
 
-def sliding(size_ms: int) -> SlidingWindows:
+def sliding(size_ms: int, carry: tuple[str, ...] = ()) -> SlidingWindows:
     """One result per event, over the key's events in the ``size_ms`` before it."""
-    return SlidingWindows(size_ms=size_ms)
+    return SlidingWindows(size_ms=size_ms, carry=tuple(carry))

@@ -1,0 +1,248 @@
+"""What a use imports to declare its pipelines: sources, record schemas, windows, aggregates.
+
+A declaration is only a description; nothing connects, starts or registers with Faust here. The
+runtime (:mod:`faustapp.runtime`) builds topics, tables, the batch path, flushes, revoke handling,
+metrics and web views for every declared pipeline the worker is asked to run::
+
+    trades = source("trades", topic="trades", schema=Schema(Trade, key="symbol"))
+    trades.window(
+        "trade-candles-1m",
+        tumbling(MINUTE),
+        open=First("price"), close=Last("price"), high=Max("price"), low=Min("price"),
+        volume=Sum("qty"), trades=Count(), notional=Sum(lambda t: t.price * t.qty),
+        select=add_vwap,
+    )
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from faustapp.schema import EventTime, Id, Integer, Number, Record, Schema, Text
+from faustapp.tables.measures import (
+    Count,
+    DistinctCount,
+    First,
+    Last,
+    Max,
+    Mean,
+    Measure,
+    Min,
+    Quantile,
+    StdDev,
+    Sum,
+    TopK,
+    stats,
+)
+from faustapp.tables.windows import (
+    HoppingWindows,
+    SessionWindows,
+    SlidingWindows,
+    hopping,
+    session,
+    sliding,
+    tumbling,
+)
+
+__all__ = [
+    "MINUTE",
+    "SECOND",
+    "Catalog",
+    "Configured",
+    "Count",
+    "DerivedOutput",
+    "DistinctCount",
+    "EventTime",
+    "First",
+    "Id",
+    "Integer",
+    "Last",
+    "Max",
+    "Mean",
+    "Min",
+    "Number",
+    "PipelineDecl",
+    "Quantile",
+    "Record",
+    "Schema",
+    "Source",
+    "StdDev",
+    "Sum",
+    "Text",
+    "TopK",
+    "catalog",
+    "configured",
+    "hopping",
+    "session",
+    "sliding",
+    "source",
+    "stats",
+    "tumbling",
+]
+
+SECOND = 1000
+MINUTE = 60 * SECOND
+
+Result = dict[str, Any]
+Select = Callable[[Result], Result | None]
+
+
+@dataclass(frozen=True)
+class Configured:
+    """A step built from the worker's settings when the pipeline starts (thresholds from
+    ``FAUSTAPP_*`` variables), not when the module is imported."""
+
+    build: Callable[[Any], Select]
+
+
+def configured(build: Callable[[Any], Select]) -> Configured:
+    """Mark ``build(settings) -> select`` as a step that needs the worker's settings."""
+    return Configured(build)
+
+
+Windows = HoppingWindows | SessionWindows | SlidingWindows
+
+
+@dataclass(frozen=True)
+class PipelineDecl:
+    """One windowed pipeline: its source, window kind, named aggregates and last steps."""
+
+    name: str
+    source: Source
+    windows: Windows
+    measures: dict[str, Measure]
+    output: str
+    table: str
+    where: Callable[[Any], bool] | None = None
+    select: Select | Configured | None = None
+    description: str = ""
+
+    @property
+    def kind(self) -> str:
+        """``tumbling``, ``hopping``, ``session`` or ``sliding``."""
+        windows = self.windows
+        if isinstance(windows, HoppingWindows):
+            return "tumbling" if windows.size_ms == windows.step_ms else "hopping"
+        return "session" if isinstance(windows, SessionWindows) else "sliding"
+
+
+@dataclass(frozen=True)
+class DerivedOutput:
+    """Results of another pipeline's windows, reshaped or filtered into a topic of their own
+    (alerts on final windows): no state of its own, no late records of its own."""
+
+    name: str
+    parent: PipelineDecl
+    select: Select | Configured
+    output: str
+    description: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Source:
+    """An input topic and the schema of its records; pipelines declared on it share one decode,
+    one dead-letter pass and one routing per batch."""
+
+    name: str
+    topic: str
+    schema: Schema
+    catalog: Catalog = field(repr=False)
+
+    def window(
+        self,
+        name: str,
+        windows: Windows,
+        *,
+        where: Callable[[Any], bool] | None = None,
+        select: Select | Configured | None = None,
+        output: str | None = None,
+        table: str | None = None,
+        description: str = "",
+        **measures: Measure,
+    ) -> PipelineDecl:
+        """Declare a windowed pipeline: ``measures`` name its output fields; ``where`` drops
+        events before windowing; ``select`` reshapes a final result or drops it (None)."""
+        if not measures:
+            raise ValueError(f"pipeline {name!r} needs at least one aggregate")
+        pipeline = PipelineDecl(
+            name=name,
+            source=self,
+            windows=windows,
+            measures=dict(measures),
+            output=output or name,
+            table=table or f"{name}-windows",
+            where=where,
+            select=select,
+            description=description,
+        )
+        self.catalog.add(pipeline)
+        return pipeline
+
+    def derive(
+        self,
+        name: str,
+        parent: PipelineDecl,
+        select: Select | Configured,
+        *,
+        output: str | None = None,
+        description: str = "",
+    ) -> DerivedOutput:
+        """Declare an output computed from ``parent``'s final results (it runs ``parent``'s
+        windows even when ``parent``'s own topic is not selected)."""
+        if parent.source is not self:
+            raise ValueError(f"{name!r}: {parent.name!r} reads another source")
+        derived = DerivedOutput(name, parent, select, output or name, description)
+        self.catalog.add(derived)
+        return derived
+
+
+class Catalog:
+    """Every declared source and pipeline, by name; what ``FAUSTAPP_PIPELINES`` picks from."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, Source] = {}
+        self.pipelines: dict[str, PipelineDecl | DerivedOutput] = {}
+
+    def source(self, name: str, *, topic: str, schema: Schema) -> Source:
+        """Declare an input topic (once per name; declaring it again returns the same one)."""
+        existing = self.sources.get(name)
+        if existing is not None:
+            if existing.topic != topic or existing.schema.record_type is not schema.record_type:
+                raise ValueError(f"source {name!r} is already declared differently")
+            return existing
+        declared = Source(name, topic, schema, self)
+        self.sources[name] = declared
+        return declared
+
+    def add(self, pipeline: PipelineDecl | DerivedOutput) -> None:
+        """Register a pipeline; names are unique across every use."""
+        if pipeline.name in self.pipelines:
+            raise ValueError(f"pipeline {pipeline.name!r} is declared twice")
+        self.pipelines[pipeline.name] = pipeline
+
+    def names(self) -> list[str]:
+        """Every declared pipeline name, in declaration order."""
+        return list(self.pipelines)
+
+    def select(self, names: tuple[str, ...]) -> list[PipelineDecl | DerivedOutput]:
+        """The pipelines ``names`` pick (``all``: every one); KeyError names the unknown."""
+        if "all" in names:
+            return list(self.pipelines.values())
+        unknown = [name for name in names if name not in self.pipelines]
+        if unknown:
+            raise KeyError(", ".join(unknown))
+        return [self.pipelines[name] for name in names]
+
+    def __iter__(self) -> Iterator[PipelineDecl | DerivedOutput]:
+        return iter(self.pipelines.values())
+
+
+catalog = Catalog()
+"""The catalog the worker runs from: built-in uses and ``FAUSTAPP_MODULES`` declare into it."""
+
+
+def source(name: str, *, topic: str, schema: Schema) -> Source:
+    """Declare an input topic in the worker's catalog (see :meth:`Catalog.source`)."""
+    return catalog.source(name, topic=topic, schema=schema)

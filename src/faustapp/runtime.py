@@ -1,0 +1,195 @@
+"""Declared pipelines made real on a Faust app: topics, tables, the batch path, flushes, revoke
+handling and idle close, once for every source and pipeline; nothing is wired per use."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Set
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from faustapp import fastpath
+from faustapp.api import Catalog, Configured, DerivedOutput, PipelineDecl, Source
+from faustapp.pipeline import PipelineSpec, SourceRouter, WindowedPipeline
+from faustapp.settings import Settings, SettingsError
+from faustapp.tables.state import WindowSpec
+from faustapp.topics import DLQ, LATE
+
+
+@dataclass
+class Deployment:
+    """What one worker runs: a router per source, a windowed pipeline per selected pipeline."""
+
+    routers: dict[str, SourceRouter] = field(default_factory=dict)
+    pipelines: dict[str, WindowedPipeline] = field(default_factory=dict)
+    selected: dict[str, PipelineDecl | DerivedOutput] = field(default_factory=dict)
+    router_of: dict[str, SourceRouter] = field(default_factory=dict)
+    """Router of each selected pipeline name (a derived output: its parent's source)."""
+
+    def source_topics(self) -> set[str]:
+        """Input topics this worker reads."""
+        return {router.source_topic for router in self.routers.values()}
+
+    async def flush_due(self, force: bool = False) -> None:
+        """Persist what every router's write-behind cache holds once its interval passed."""
+        for router in self.routers.values():
+            await router.flush_due(force=force)
+
+
+def choose(catalog: Catalog, names: tuple[str, ...]) -> list[PipelineDecl | DerivedOutput]:
+    """The declared pipelines ``FAUSTAPP_PIPELINES`` names, or a SettingsError listing them all."""
+    try:
+        return catalog.select(names)
+    except KeyError as exc:
+        raise SettingsError(
+            f"FAUSTAPP_PIPELINES={','.join(names)!r}: unknown pipeline {exc.args[0]}; "
+            f"choose from all, {', '.join(catalog.names())}"
+        ) from None
+
+
+def deploy(app: faust.App, settings: Settings, catalog: Catalog) -> Deployment:
+    """Register every selected pipeline (and the windows its derived outputs need) on ``app``."""
+    deployment = Deployment()
+    chosen = choose(catalog, settings.pipelines)
+    deployment.selected = {decl.name: decl for decl in chosen}
+    windowed: dict[str, PipelineDecl] = {}  # in declaration order, parents of derived included
+    for decl in catalog:
+        if isinstance(decl, DerivedOutput) and decl.name in deployment.selected:
+            windowed.setdefault(decl.parent.name, decl.parent)
+        elif decl.name in deployment.selected:
+            windowed.setdefault(decl.name, decl)
+    by_source: dict[str, list[PipelineDecl]] = {}
+    for decl in windowed.values():
+        by_source.setdefault(decl.source.name, []).append(decl)
+    for source_name, decls in by_source.items():
+        source = catalog.sources[source_name]
+        router = _deploy_source(app, settings, catalog, source, decls, deployment)
+        deployment.routers[source_name] = router
+    for name, decl in deployment.selected.items():
+        parent = decl.parent if isinstance(decl, DerivedOutput) else decl
+        deployment.router_of[name] = deployment.routers[parent.source.name]
+    _wire(app, settings, deployment)
+    return deployment
+
+
+def _deploy_source(
+    app: faust.App,
+    settings: Settings,
+    catalog: Catalog,
+    source: Source,
+    decls: list[PipelineDecl],
+    deployment: Deployment,
+) -> SourceRouter:
+    selected = deployment.selected
+    outputs: list[str] = []
+    specs: list[tuple[PipelineSpec, str]] = []
+    for decl in decls:
+        derived = tuple(
+            (settings.topic(d.output), _built(d.select, settings))
+            for d in catalog
+            if isinstance(d, DerivedOutput) and d.parent is decl and d.name in selected
+        )
+        emit = decl.name in selected
+        outputs += [topic for topic, _ in derived] + ([settings.topic(decl.output)] if emit else [])
+        spec = PipelineSpec(
+            name=decl.name,
+            output_topic=settings.topic(decl.output),
+            key_field=source.schema.key,
+            window=WindowSpec.of(decl.windows, settings.grace_ms, decl.measures),
+            late_topic=settings.topic(LATE),
+            select=_built(decl.select, settings),
+            where=decl.where,
+            emit=emit,
+            derived=derived,
+        )
+        specs.append((spec, decl.table))
+    # faustapp creates its input topics with the configured partitions, like Faust's own.
+    input_topic = _topic(app, settings, source.topic, internal=True)
+    output_topics = [
+        _topic(app, settings, name, prefixed=False)
+        for name in dict.fromkeys([*outputs, settings.topic(LATE), settings.topic(DLQ)])
+    ]
+    router = SourceRouter(
+        app,
+        source.name,
+        settings.topic(source.topic),
+        settings.partitions,
+        source.schema,
+        dlq_topic=settings.topic(DLQ),
+        max_future_skew_ms=settings.max_future_skew_ms,
+        flush_interval_ms=settings.flush_interval_ms,
+        output_topics=output_topics,
+    )
+    for spec, table_name in specs:
+        table = app.Table(
+            table_name, partitions=settings.partitions, key_type=bytes, value_type=bytes
+        )
+        deployment.pipelines[spec.name] = router.add(spec, table)
+
+    async def consume(stream: Any) -> None:
+        """Feed the source's records to its pipelines in per-partition batches (Stream path)."""
+        async for events in stream.take_events(
+            settings.batch_size, settings.batch_within_ms / 1000
+        ):
+            await router.process([event.message for event in events])
+
+    # The agent subscribes the topic; with the batch path on, it receives nothing.
+    app.agent(input_topic, name=f"faustapp.sources.{source.name}")(consume)
+    if settings.batch_drain:
+        fastpath.register(router.source_topic, router.handle_batch)
+    return router
+
+
+def _wire(app: faust.App, settings: Settings, deployment: Deployment) -> None:
+    """One flush task, stop hook, idle-close timer and revoke handler for every router."""
+    if not deployment.routers:
+        return
+    if settings.batch_drain:
+
+        async def flush_write_behind() -> None:
+            """Persist what the write-behind caches hold once their interval has passed."""
+            interval = max(settings.flush_interval_ms / 1000, 0.05) / 2
+            while not app.should_stop:
+                await asyncio.sleep(interval)
+                await deployment.flush_due()
+
+        async def flush_all() -> None:
+            await deployment.flush_due(force=True)
+
+        app.task(flush_write_behind)
+        app.before_stop.append(flush_all)
+
+    if settings.idle_close_ms:
+
+        async def close_idle_partitions() -> None:
+            for router in deployment.routers.values():
+                await router.close_idle(settings.idle_close_ms)
+
+        app.timer(interval=min(1.0, settings.idle_close_ms / 2000))(close_idle_partitions)
+
+    async def forget_revoked(sender: object, revoked: Set[TP], **kwargs: object) -> None:
+        for router in deployment.routers.values():
+            partitions = [tp.partition for tp in revoked if tp.topic == router.source_topic]
+            await router.commit_revoked(partitions)
+            router.forget(partitions)
+
+    app.on_partitions_revoked.connect(forget_revoked)
+
+
+def _built(step: Any, settings: Settings) -> Any:
+    return step.build(settings) if isinstance(step, Configured) else step
+
+
+def _topic(
+    app: faust.App, settings: Settings, name: str, *, internal: bool = False, prefixed: bool = True
+) -> faust.TopicT:
+    return app.topic(
+        settings.topic(name) if prefixed else name,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+        internal=internal,
+    )
