@@ -192,6 +192,13 @@ class Schema:
             raise InvalidRecord(self._explain(str(exc))) from None
         except msgspec.DecodeError as exc:
             raise InvalidRecord(f"not valid JSON: {exc}") from None
+        if not raw.isascii():
+            # Fields the record does not declare are skipped unread: broken text in them would
+            # otherwise pass unnoticed.
+            try:
+                raw.decode()
+            except UnicodeDecodeError as exc:
+                raise InvalidRecord(f"not valid JSON: invalid UTF-8 at byte {exc.start}") from None
         ts_name = self.ts
         ts = getattr(record, ts_name)
         if type(ts) is not int or not 0 <= ts <= MAX_TS_MS:
@@ -236,7 +243,7 @@ class Schema:
             got = text.removeprefix("Invalid enum value").strip()
             return f"field '{field}' must be one of {choices}, got {got}"
         if text == "Number out of range":
-            return f"field '{field}' out of range"
+            return f"field '{field}' out of range: not a finite JSON number"
         return f"field '{field}': {text}"
 
 
