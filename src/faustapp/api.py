@@ -22,6 +22,7 @@ from typing import Any
 
 from faustapp.schema import EventTime, Id, Integer, Number, Record, Schema, Text
 from faustapp.tables.measures import (
+    NEEDS_NUMBERS,
     Count,
     DistinctCount,
     First,
@@ -166,6 +167,7 @@ class Source:
         events before windowing; ``select`` reshapes a final result or drops it (None)."""
         if not measures:
             raise ValueError(f"pipeline {name!r} needs at least one aggregate")
+        self._check_fields(name, measures, carry=getattr(windows, "carry", ()))
         pipeline = PipelineDecl(
             name=name,
             source=self,
@@ -179,6 +181,27 @@ class Source:
         )
         self.catalog.add(pipeline)
         return pipeline
+
+    def _check_fields(self, pipeline: str, measures: dict[str, Measure], carry: tuple) -> None:
+        """Named fields must exist, and numeric figures need numeric fields: a typo fails at
+        declaration, not in a running worker."""
+        schema = self.schema
+        for output, measure in measures.items():
+            if not isinstance(measure, Measure):
+                raise TypeError(f"{pipeline}: output {output!r} must be an aggregate like Sum('x')")
+            named = measure.state.field
+            if not isinstance(named, str):
+                continue  # a function of the record, or the record itself
+            if named not in schema.fields:
+                raise ValueError(
+                    f"{pipeline}: output {output!r} reads {named!r}, which {schema.name} lacks; "
+                    f"fields: {', '.join(schema.fields)}"
+                )
+            if measure.kind in NEEDS_NUMBERS and named not in schema.numeric and named != schema.ts:
+                raise TypeError(f"{pipeline}: {output!r} needs numbers; {named!r} is not numeric")
+        for name in carry:
+            if name not in schema.fields:
+                raise ValueError(f"{pipeline}: carried field {name!r} is not in {schema.name}")
 
     def derive(
         self,

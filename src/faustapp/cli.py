@@ -12,9 +12,8 @@ from collections.abc import Callable, Sequence
 
 from aiokafka.errors import KafkaError
 
-from faustapp.generator import GeneratorConfig, produce
+from faustapp.generator import DATASETS, LOGS, SENSORS, TRADES, Dataset, GeneratorConfig, produce
 from faustapp.settings import Settings, SettingsError
-from faustapp.topics import SENSOR_READINGS
 
 #: Exit status for a run stopped by Ctrl-C or SIGTERM, as shells report it for SIGINT.
 EXIT_INTERRUPTED = 130
@@ -43,7 +42,7 @@ def run_faust() -> int:
 
 def run_generate(argv: Sequence[str]) -> int:
     """Parse ``generate ...`` options and run the chosen generator; returns the exit status."""
-    parser, sensors_parser = build_generate_parser()
+    parser, dataset_parsers = build_generate_parser()
     options = parser.parse_args(list(argv))
     try:
         settings = Settings.from_env()
@@ -51,10 +50,10 @@ def run_generate(argv: Sequence[str]) -> int:
         return _usage_error(error)
     try:
         config = GeneratorConfig(
-            topic=options.topic or settings.topic(SENSOR_READINGS),
+            topic=options.topic or settings.topic(DATASETS[options.dataset].topic),
             rate=options.rate,
             count=options.count,
-            sensors=options.sensors,
+            keys=options.keys,
             disorder_ms=options.disorder_ms,
             bad_ratio=options.bad_ratio,
             seed=options.seed,
@@ -63,97 +62,138 @@ def run_generate(argv: Sequence[str]) -> int:
             quiet=options.quiet,
             partitions=options.partitions if options.partitions else settings.partitions,
             replication_factor=options.replication_factor,
+            dataset=options.dataset,
         )
     except ValueError as error:
-        sensors_parser.error(str(error))
+        dataset_parsers[options.dataset].error(str(error))
     try:
         return asyncio.run(_produce_until_signalled(config, settings.bootstrap_servers))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 
 
-def build_generate_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    """Build the ``generate`` parser; the sensors sub-parser is returned for its error reporting."""
-    defaults = GeneratorConfig()
+#: Per dataset: help line, description, the dataset's own name for ``--keys`` and its help.
+_SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
+    SENSORS: (
+        "IoT sensor readings to the sensor-readings topic",
+        "Produce IoT sensor readings keyed by sensor id, with bounded event-time disorder "
+        "(each ts lies in [nominal - disorder-ms, nominal]) and a share of malformed "
+        "records. The broker comes from FAUSTAPP_BROKER.",
+        "--sensors",
+        "distinct sensor ids",
+    ),
+    TRADES: (
+        "trades to the trades topic",
+        "Produce trades keyed by symbol: per-symbol prices follow a random walk with "
+        "occasional jumps of 4-10%, quantities are whole shares or coin fractions, side is "
+        "buy, sell or absent. Event-time disorder is bounded (each ts lies in "
+        "[nominal - disorder-ms, nominal]) and a share of records is malformed. The broker "
+        "comes from FAUSTAPP_BROKER.",
+        "--symbols",
+        "distinct symbols: ACME, GLOBEX, BTC-USD, ..., then SYM20, SYM21, ...",
+    ),
+    LOGS: (
+        "application log lines to the app-logs topic",
+        "Produce application log lines keyed by service: mostly healthy requests, with "
+        "per-service incidents (bursts of errors and slow requests). Event-time disorder is "
+        "bounded (each ts lies in [nominal - disorder-ms, nominal]) and a share of records is "
+        "malformed. The broker comes from FAUSTAPP_BROKER.",
+        "--services",
+        "distinct services: gateway, search, catalog, ..., then svc-12, svc-13, ...",
+    ),
+}
+
+
+def build_generate_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """Build the ``generate`` parser; each dataset's sub-parser is returned for error reporting."""
     parser = argparse.ArgumentParser(
         prog="faustapp generate",
         description="Produce synthetic data to Kafka for demos, tests and benchmarks.",
     )
-    subcommands = parser.add_subparsers(dest="dataset", required=True, metavar="{sensors}")
-    sensors = subcommands.add_parser(
-        "sensors",
-        help="IoT sensor readings to the sensor-readings topic",
-        description=(
-            "Produce IoT sensor readings keyed by sensor id, with bounded event-time disorder "
-            "(each ts lies in [nominal - disorder-ms, nominal]) and a share of malformed "
-            "records. The broker comes from FAUSTAPP_BROKER."
-        ),
+    subcommands = parser.add_subparsers(
+        dest="dataset", required=True, metavar="{" + ",".join(_SUBCOMMANDS) + "}"
     )
-    sensors.add_argument(
+    dataset_parsers = {}
+    for dataset, (help_line, description, keys_flag, keys_help) in _SUBCOMMANDS.items():
+        dataset_parser = subcommands.add_parser(dataset, help=help_line, description=description)
+        _add_generator_options(dataset_parser, DATASETS[dataset], keys_flag, keys_help)
+        dataset_parsers[dataset] = dataset_parser
+    return parser, dataset_parsers
+
+
+def _add_generator_options(
+    parser: argparse.ArgumentParser, info: Dataset, keys_flag: str, keys_help: str
+) -> None:
+    defaults = GeneratorConfig.for_dataset(info.name)
+    records, record = info.record_noun, info.record_singular
+    parser.add_argument(
         "--topic",
         default=None,
         help=f"topic to produce to (default: FAUSTAPP_TOPIC_PREFIX + {defaults.topic})",
     )
-    sensors.add_argument(
+    parser.add_argument(
         "--rate",
         type=_non_negative_float,
         default=defaults.rate,
-        help="readings per second; 0 sends as fast as possible (default: %(default)g)",
+        help=f"{records} per second; 0 sends as fast as possible (default: %(default)g)",
     )
-    sensors.add_argument(
+    parser.add_argument(
         "--count",
         type=_at_least(0),
         default=defaults.count,
-        help="readings to produce; 0 runs until interrupted (default: %(default)s)",
+        help=f"{records} to produce; 0 runs until interrupted (default: %(default)s)",
     )
-    sensors.add_argument(
-        "--sensors",
+    parser.add_argument(
+        keys_flag,
+        "--keys",
+        dest="keys",
+        metavar=info.key_noun.upper(),
         type=_at_least(1),
-        default=defaults.sensors,
-        help="distinct sensor ids (default: %(default)s)",
+        default=defaults.keys,
+        help=f"{keys_help} (default: %(default)s)",
     )
-    sensors.add_argument(
+    parser.add_argument(
         "--disorder-ms",
         type=_at_least(0),
         default=defaults.disorder_ms,
-        help="maximum shift of a reading back in event time, never forward (default: %(default)s)",
+        help=f"maximum shift of a {record} back in event time, never forward "
+        "(default: %(default)s)",
     )
-    sensors.add_argument(
+    parser.add_argument(
         "--bad-ratio",
         type=_ratio,
         default=defaults.bad_ratio,
         help="probability in [0, 1] that a record is malformed (default: %(default)g)",
     )
-    sensors.add_argument(
+    parser.add_argument(
         "--seed", type=int, default=None, help="seed for a reproducible run (default: random)"
     )
-    sensors.add_argument(
+    parser.add_argument(
         "--start-ms",
         type=_at_least(0),
         default=None,
-        help="event time (epoch ms) of the first reading (default: now)",
+        help=f"event time (epoch ms) of the first {record} (default: now)",
     )
-    sensors.add_argument(
+    parser.add_argument(
         "--interval-ms",
         type=_non_negative_float,
         default=None,
-        help="event-time step between consecutive readings (default: 1000/rate, or 1 if "
+        help=f"event-time step between consecutive {records} (default: 1000/rate, or 1 if "
         "--rate 0), so event time tracks the wall clock",
     )
-    sensors.add_argument(
+    parser.add_argument(
         "--partitions",
         type=_at_least(1),
         default=None,
         help="partitions if the topic must be created (default: FAUSTAPP_PARTITIONS)",
     )
-    sensors.add_argument(
+    parser.add_argument(
         "--replication-factor",
         type=_at_least(1),
         default=defaults.replication_factor,
         help="replication factor if the topic must be created (default: %(default)s)",
     )
-    sensors.add_argument("--quiet", action="store_true", help="no progress or summary output")
-    return parser, sensors
+    parser.add_argument("--quiet", action="store_true", help="no progress or summary output")
 
 
 async def _produce_until_signalled(config: GeneratorConfig, bootstrap: str) -> int:

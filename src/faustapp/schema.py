@@ -110,6 +110,7 @@ class _FieldInfo:
     ids: tuple[str, ...]
     allowed: dict[str, tuple[Any, ...]]
     names: tuple[str, ...]
+    numeric: frozenset[str]
 
 
 def _inspect(record_type: type) -> tuple[_FieldInfo, str | None]:
@@ -117,7 +118,11 @@ def _inspect(record_type: type) -> tuple[_FieldInfo, str | None]:
     ids: list[str] = []
     allowed: dict[str, tuple[Any, ...]] = {}
     event_time: str | None = None
+    numeric: set[str] = set()
     for name, hint in hints.items():
+        bases = {_base(part) for part in _parts(hint)} - {type(None)}
+        if bases and bases <= {int, float}:
+            numeric.add(name)
         for part in _parts(hint):
             if typing.get_origin(part) is Annotated:
                 extras = part.__metadata__
@@ -127,7 +132,11 @@ def _inspect(record_type: type) -> tuple[_FieldInfo, str | None]:
                     event_time = name
             if typing.get_origin(part) is Literal:
                 allowed[name] = typing.get_args(part)
-    return _FieldInfo(tuple(ids), allowed, tuple(hints)), event_time
+    return _FieldInfo(tuple(ids), allowed, tuple(hints), frozenset(numeric)), event_time
+
+
+def _base(hint: Any) -> Any:
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
 
 
 def _parts(hint: Any) -> list[Any]:
@@ -169,6 +178,8 @@ class Schema:
         self.key = key
         self.ts = ts
         self.fields = info.names
+        self.numeric = info.numeric
+        """Fields whose values are numbers (what sums, means and quantiles can read)."""
         self.allowed = info.allowed
         self.rules = tuple(rules)
         self.key_of = attrgetter(key)

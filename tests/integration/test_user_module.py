@@ -11,6 +11,8 @@ from collections import defaultdict
 import orjson
 import pytest
 
+from faustapp.api import Catalog, Count, Id, Record, Schema, Sum, tumbling
+
 from support.sensors import MINUTE, key_per_partition, read_topic, send, wait_for_records
 
 pytestmark = pytest.mark.integration
@@ -139,6 +141,22 @@ def test_a_module_outside_the_package_declares_and_runs_a_pipeline(
     assert any("'amount'" in e for e in errors), errors
     assert any("'channel'" in e for e in errors), errors
     assert any("'country'" in e for e in errors), errors
+
+
+class Visit(Record):
+    page: Id
+    ts: int
+    referrer: str = ""
+
+
+def test_a_declaration_naming_a_missing_or_non_numeric_field_fails_at_once():
+    visits = Catalog().source("visits", topic="visits", schema=Schema(Visit, key="page"))
+    with pytest.raises(ValueError, match="'duration'"):
+        visits.window("v1", tumbling(MINUTE), total=Sum("duration"))
+    with pytest.raises(TypeError, match="'referrer' is not numeric"):
+        visits.window("v2", tumbling(MINUTE), total=Sum("referrer"))
+    declared = visits.window("v3", tumbling(MINUTE), visits=Count(), referred=Count("referrer"))
+    assert declared.kind == "tumbling" and declared.output == "v3"
 
 
 def test_an_unknown_pipeline_or_module_stops_the_worker_with_the_valid_names(make_worker):

@@ -161,7 +161,7 @@ def test_options_reach_the_generator(
         topic="readings-test",
         rate=2000.0,
         count=100_000,
-        sensors=500,
+        keys=500,
         disorder_ms=3000,
         bad_ratio=0.001,
         seed=9,
@@ -230,3 +230,198 @@ def test_settings_error_from_faust_app_exits_2(
     monkeypatch.setitem(sys.modules, "faustapp.app", types.SimpleNamespace(app=fake_app))
     assert run_main(monkeypatch, "worker") == 2
     assert capsys.readouterr().err == "error: FAUSTAPP_WEB_PORT=0 is out of range [1, 65535]\n"
+
+
+# --- generate trades / generate logs -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dataset", "keys_flag", "topic"),
+    [("trades", "--symbols", "trades"), ("logs", "--services", "app-logs")],
+)
+def test_generate_trades_and_logs_help_works(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    dataset: str,
+    keys_flag: str,
+    topic: str,
+) -> None:
+    assert run_main(monkeypatch, "generate", dataset, "--help") == 0
+    out = capsys.readouterr().out
+    assert f"usage: faustapp generate {dataset}" in out
+    for option in (
+        "--topic",
+        "--rate",
+        "--count",
+        "--keys",
+        keys_flag,
+        "--disorder-ms",
+        "--bad-ratio",
+        "--seed",
+        "--start-ms",
+        "--interval-ms",
+        "--partitions",
+        "--replication-factor",
+        "--quiet",
+    ):
+        assert option in out
+    assert "--sensors" not in out
+    assert f"FAUSTAPP_TOPIC_PREFIX + {topic})" in " ".join(out.split())
+
+
+def test_generate_help_lists_every_dataset(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(monkeypatch, "generate", "--help") == 0
+    out = capsys.readouterr().out
+    assert "{sensors,trades,logs}" in out
+    assert "trades to the trades topic" in out
+    assert "application log lines to the app-logs topic" in out
+
+
+def test_sensors_help_is_unchanged_apart_from_the_keys_alias(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(monkeypatch, "generate", "sensors", "--help") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for text in (
+        "Produce IoT sensor readings keyed by sensor id",
+        "--sensors SENSORS, --keys SENSORS distinct sensor ids (default: 500)",
+        "readings per second; 0 sends as fast as possible (default: 2000)",
+        "readings to produce; 0 runs until interrupted (default: 100000)",
+        "maximum shift of a reading back in event time, never forward (default: 3000)",
+        "event time (epoch ms) of the first reading (default: now)",
+        "FAUSTAPP_TOPIC_PREFIX + sensor-readings",
+    ):
+        assert text in out
+
+
+@pytest.mark.parametrize("dataset", ["trades", "logs"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate", "-1"], "--rate"),
+        (["--bad-ratio", "2"], "--bad-ratio"),
+        (["--keys", "0"], "--keys"),
+        (["--count", "x"], "--count"),
+        (["--disorder-ms", "-1"], "--disorder-ms"),
+        (["--start-ms", "-5"], "--start-ms"),
+        (["--interval-ms", "inf"], "--interval-ms"),
+        (["--replication-factor", "0"], "--replication-factor"),
+        (["--sensors", "5"], "unrecognized arguments: --sensors"),
+    ],
+)
+def test_trades_and_logs_bad_option_values_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    recorded: RecordingProduce,
+    dataset: str,
+    args: list[str],
+    message: str,
+) -> None:
+    assert run_main(monkeypatch, "generate", dataset, *args) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and message in err
+    if not message.startswith("unrecognized"):
+        assert f"faustapp generate {dataset}: error: argument " in err
+    assert recorded.calls == []
+
+
+@pytest.mark.parametrize(
+    ("dataset", "keys_flag", "topic"),
+    [("trades", "--symbols", "trades"), ("logs", "--services", "app-logs")],
+)
+def test_trades_and_logs_options_reach_the_generator(
+    monkeypatch: pytest.MonkeyPatch,
+    recorded: RecordingProduce,
+    dataset: str,
+    keys_flag: str,
+    topic: str,
+) -> None:
+    monkeypatch.setenv("FAUSTAPP_BROKER", "kafka://kafka-1:9093")
+    monkeypatch.setenv("FAUSTAPP_TOPIC_PREFIX", "staging-")
+    monkeypatch.setenv("FAUSTAPP_PARTITIONS", "6")
+    code = run_main(
+        monkeypatch,
+        "generate",
+        dataset,
+        "--rate=500",
+        "--count=2500",
+        f"{keys_flag}=7",
+        "--disorder-ms=100",
+        "--bad-ratio=0.25",
+        "--seed=3",
+        "--start-ms=1732435200000",
+        "--interval-ms=20",
+        "--replication-factor=3",
+        "--quiet",
+    )
+    assert code == 0
+    ((config, bootstrap),) = recorded.calls
+    assert bootstrap == "kafka-1:9093"
+    assert config == GeneratorConfig(
+        topic=f"staging-{topic}",
+        rate=500.0,
+        count=2500,
+        keys=7,
+        disorder_ms=100,
+        bad_ratio=0.25,
+        seed=3,
+        start_ms=1_732_435_200_000,
+        interval_ms=20.0,
+        quiet=True,
+        partitions=6,
+        replication_factor=3,
+        dataset=dataset,
+    )
+
+
+@pytest.mark.parametrize("dataset", ["sensors", "trades", "logs"])
+def test_keys_is_accepted_by_every_dataset(
+    monkeypatch: pytest.MonkeyPatch, recorded: RecordingProduce, dataset: str
+) -> None:
+    assert run_main(monkeypatch, "generate", dataset, "--keys", "9", "--topic", "t") == 0
+    ((config, _),) = recorded.calls
+    assert (config.dataset, config.keys, config.topic) == (dataset, 9, "t")
+
+
+@pytest.mark.parametrize("dataset", ["trades", "logs"])
+def test_trades_and_logs_defaults(
+    monkeypatch: pytest.MonkeyPatch, recorded: RecordingProduce, dataset: str
+) -> None:
+    assert run_main(monkeypatch, "generate", dataset) == 0
+    ((config, bootstrap),) = recorded.calls
+    assert bootstrap == "127.0.0.1:9092"
+    assert config == GeneratorConfig.for_dataset(dataset)
+    assert config.topic == {"trades": "trades", "logs": "app-logs"}[dataset]
+    assert config.keys == {"trades": 20, "logs": 12}[dataset]
+
+
+def test_sensors_defaults_are_unchanged(
+    monkeypatch: pytest.MonkeyPatch, recorded: RecordingProduce
+) -> None:
+    monkeypatch.setenv("FAUSTAPP_TOPIC_PREFIX", "dev.")
+    assert run_main(monkeypatch, "generate", "sensors") == 0
+    ((config, _),) = recorded.calls
+    assert config == GeneratorConfig(topic="dev.sensor-readings")
+    assert (config.dataset, config.keys, config.rate, config.count) == (
+        "sensors",
+        500,
+        2000.0,
+        100_000,
+    )
+    assert (config.disorder_ms, config.bad_ratio, config.partitions) == (3000, 0.001, 4)
+
+
+@pytest.mark.parametrize(
+    ("report", "expected_code"),
+    [(make_report(topic="trades"), 0), (make_report(topic="trades", failed=2, acked=8), 1)],
+)
+def test_trades_exit_code_reflects_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+    recorded: RecordingProduce,
+    report: ProduceReport,
+    expected_code: int,
+) -> None:
+    recorded.report = report
+    assert run_main(monkeypatch, "generate", "trades", "--quiet") == expected_code

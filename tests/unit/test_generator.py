@@ -41,7 +41,7 @@ def make_config(**overrides: Any) -> GeneratorConfig:
         "seed": 42,
         "start_ms": START_MS,
         "count": 2000,
-        "sensors": 50,
+        "keys": 50,
         "quiet": True,
     }
     options.update(overrides)
@@ -103,7 +103,7 @@ def test_count_zero_is_unbounded() -> None:
 
 
 def test_valid_records_are_keyed_by_their_sensor_id() -> None:
-    config = make_config(sensors=17, count=3000)
+    config = make_config(keys=17, count=3000)
     seen = set()
     for record in sensor_records(config):
         assert record.kind == VALID and record.is_valid
@@ -117,13 +117,13 @@ def test_valid_records_are_keyed_by_their_sensor_id() -> None:
 
 def test_bad_records_are_keyed_by_a_known_sensor() -> None:
     keys = {f"s-{index}".encode() for index in range(5)}
-    for record in sensor_records(make_config(sensors=5, bad_ratio=1.0)):
+    for record in sensor_records(make_config(keys=5, bad_ratio=1.0)):
         assert record.key in keys
         assert record.event_ts is None
 
 
 def test_values_are_finite_rounded_and_vary_per_sensor() -> None:
-    config = make_config(sensors=5, count=5000, bad_ratio=0.0)
+    config = make_config(keys=5, count=5000, bad_ratio=0.0)
     values_by_sensor: dict[bytes | None, list[float]] = defaultdict(list)
     for record in sensor_records(config):
         value = orjson.loads(record.value)["value"]
@@ -265,7 +265,7 @@ def test_bad_ratio_is_roughly_honoured() -> None:
         {"rate": -1.0},
         {"rate": math.inf},
         {"count": -1},
-        {"sensors": 0},
+        {"keys": 0},
         {"disorder_ms": -1},
         {"bad_ratio": 1.5},
         {"bad_ratio": -0.1},

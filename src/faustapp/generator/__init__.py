@@ -1,10 +1,25 @@
-"""Synthetic IoT sensor readings for demos, tests and benchmarks of the stream pipeline.
+"""Synthetic data for demos, tests and benchmarks of the stream pipeline.
 
-The pure core (:func:`sensor_records`) decides every record from a seed; the async producer
-(:func:`produce`) only paces and delivers them, so the data can be checked without Kafka.
+Three datasets: IoT sensor readings, trades and application log lines. For each, a pure core
+(:func:`sensor_records`, :func:`trade_records`, :func:`log_records`) decides every record from a
+seed; the async producer (:func:`produce`) only paces and delivers them, so the data can be
+checked without Kafka.
 """
 
-from faustapp.generator.config import UNPACED_INTERVAL_MS, GeneratorConfig, config_problems
+from faustapp.generator.config import (
+    APP_LOGS_TOPIC,
+    DATASETS,
+    LOGS,
+    SENSORS,
+    TRADES,
+    TRADES_TOPIC,
+    UNPACED_INTERVAL_MS,
+    Dataset,
+    GeneratorConfig,
+    config_problems,
+)
+from faustapp.generator.datasets import BAD_KINDS_BY_DATASET, records_for
+from faustapp.generator.logs import LOG_BAD_KINDS, LOG_SCHEMA, log_records
 from faustapp.generator.producer import (
     ProduceReport,
     TokenBucket,
@@ -14,11 +29,24 @@ from faustapp.generator.producer import (
     produce,
 )
 from faustapp.generator.records import BAD_KINDS, VALID, GeneratedRecord, sensor_records
+from faustapp.generator.trades import TRADE_BAD_KINDS, TRADE_SCHEMA, trade_records
 
 __all__ = [
+    "APP_LOGS_TOPIC",
     "BAD_KINDS",
+    "BAD_KINDS_BY_DATASET",
+    "DATASETS",
+    "LOGS",
+    "LOG_BAD_KINDS",
+    "LOG_SCHEMA",
+    "SENSORS",
+    "TRADES",
+    "TRADES_TOPIC",
+    "TRADE_BAD_KINDS",
+    "TRADE_SCHEMA",
     "UNPACED_INTERVAL_MS",
     "VALID",
+    "Dataset",
     "GeneratedRecord",
     "GeneratorConfig",
     "ProduceReport",
@@ -27,6 +55,9 @@ __all__ = [
     "config_problems",
     "ensure_topic",
     "format_report",
+    "log_records",
     "produce",
+    "records_for",
     "sensor_records",
+    "trade_records",
 ]

@@ -1,4 +1,4 @@
-"""Options of the sensor-readings generator, checked once so the core can trust them."""
+"""Options of a generator run (sensors, trades or logs), checked once so the core can trust them."""
 
 from __future__ import annotations
 
@@ -6,12 +6,45 @@ import math
 import random
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 from faustapp.topics import SENSOR_READINGS
 
 #: Event-time spacing used by ``--rate 0`` when no ``--interval-ms`` is given: an unpaced
 #: benchmark run then still spreads its readings over a predictable event-time span.
 UNPACED_INTERVAL_MS = 1.0
+
+SENSORS = "sensors"
+TRADES = "trades"
+LOGS = "logs"
+#: Default topic of ``generate trades`` (before ``FAUSTAPP_TOPIC_PREFIX``), keyed by symbol.
+TRADES_TOPIC = "trades"
+#: Default topic of ``generate logs`` (before ``FAUSTAPP_TOPIC_PREFIX``), keyed by service.
+APP_LOGS_TOPIC = "app-logs"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """How one kind of generated data is named, keyed and routed by default."""
+
+    name: str
+    topic: str
+    default_keys: int
+    key_noun: str
+    """What the keys are, in the plural: ``sensors``, ``symbols``, ``services``."""
+    record_noun: str
+    """What the records are, in the plural: ``readings``, ``trades``, ``log lines``."""
+    record_singular: str
+
+
+DATASETS: dict[str, Dataset] = {
+    dataset.name: dataset
+    for dataset in (
+        Dataset(SENSORS, SENSOR_READINGS, 500, "sensors", "readings", "reading"),
+        Dataset(TRADES, TRADES_TOPIC, 20, "symbols", "trades", "trade"),
+        Dataset(LOGS, APP_LOGS_TOPIC, 12, "services", "log lines", "log line"),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -20,25 +53,43 @@ class GeneratorConfig:
 
     topic: str = SENSOR_READINGS
     rate: float = 2000.0
-    """Readings per second of wall-clock time; ``0`` sends as fast as possible."""
+    """Records per second of wall-clock time; ``0`` sends as fast as possible."""
     count: int = 100_000
-    """Readings to produce; ``0`` keeps going until stopped."""
-    sensors: int = 500
+    """Records to produce; ``0`` keeps going until stopped."""
+    keys: int = 500
+    """Distinct keys: sensor ids, trade symbols or log services, depending on ``dataset``."""
     disorder_ms: int = 3000
-    """Upper bound on how far back in event time a reading may be shuffled."""
+    """Upper bound on how far back in event time a record may be shuffled."""
     bad_ratio: float = 0.001
     """Probability that a record is deliberately malformed."""
     seed: int | None = None
     """``None`` draws a fresh seed (see :meth:`resolved`)."""
     start_ms: int | None = None
-    """Nominal event time of the first reading; ``None`` means now."""
+    """Nominal event time of the first record; ``None`` means now."""
     interval_ms: float | None = None
-    """Nominal event-time step between consecutive readings; ``None`` derives it from rate."""
+    """Nominal event-time step between consecutive records; ``None`` derives it from rate."""
     quiet: bool = False
     partitions: int = 4
     """Partition count used only when the topic has to be created."""
     replication_factor: int = 1
     """Replication factor used only when the topic has to be created."""
+    dataset: str = SENSORS
+    """Which data to generate: a key of :data:`DATASETS`."""
+
+    @classmethod
+    def for_dataset(cls, dataset: str, **options: Any) -> GeneratorConfig:
+        """A run of ``dataset`` with its default topic and key count unless given."""
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}, expected one of {sorted(DATASETS)}")
+        defaults = DATASETS[dataset]
+        options.setdefault("topic", defaults.topic)
+        options.setdefault("keys", defaults.default_keys)
+        return cls(dataset=dataset, **options)
+
+    @property
+    def info(self) -> Dataset:
+        """Names and defaults of this run's dataset."""
+        return DATASETS[self.dataset]
 
     def __post_init__(self) -> None:
         problems = config_problems(self)
@@ -72,8 +123,11 @@ def config_problems(config: GeneratorConfig) -> list[str]:
         problems.append(f"rate must be a finite number >= 0, got {config.rate}")
     if config.count < 0:
         problems.append(f"count must be >= 0, got {config.count}")
-    if config.sensors < 1:
-        problems.append(f"sensors must be >= 1, got {config.sensors}")
+    if config.dataset not in DATASETS:
+        problems.append(f"dataset must be one of {sorted(DATASETS)}, got {config.dataset!r}")
+    if config.keys < 1:
+        noun = DATASETS[config.dataset].key_noun if config.dataset in DATASETS else "keys"
+        problems.append(f"{noun} must be >= 1, got {config.keys}")
     if config.disorder_ms < 0:
         problems.append(f"disorder-ms must be >= 0, got {config.disorder_ms}")
     if not 0.0 <= config.bad_ratio <= 1.0:

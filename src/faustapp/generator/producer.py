@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from faustapp.generator.config import GeneratorConfig
-from faustapp.generator.records import sensor_records
+from faustapp.generator.datasets import records_for
 
 #: Delivery futures allowed to be outstanding before the loop waits for the oldest ones.
 MAX_IN_FLIGHT = 20_000
@@ -211,7 +211,7 @@ async def produce(
 async def _send_all(
     producer: AIOKafkaProducer, config: GeneratorConfig, stop: asyncio.Event, tally: _Tally
 ) -> None:
-    records = sensor_records(config)
+    records = records_for(config)
     batch_size = batch_size_for(config.rate)
     bucket = TokenBucket(config.rate, batch_size) if config.rate > 0 else None
     while not stop.is_set():
@@ -261,8 +261,10 @@ async def _print_progress(tally: _Tally, config: GeneratorConfig, out: TextIO) -
 def _describe_run(config: GeneratorConfig, bootstrap: str) -> str:
     count = str(config.count) if config.count else "unbounded"
     rate = f"{config.rate:g}/s" if config.rate > 0 else "unpaced"
+    info = config.info
     return (
-        f"producing {count} readings from {config.sensors} sensors to {config.topic!r} "
+        f"producing {count} {info.record_noun} from {config.keys} {info.key_noun} "
+        f"to {config.topic!r} "
         f"at {bootstrap}: rate {rate}, disorder {config.disorder_ms} ms, "
         f"bad ratio {config.bad_ratio:g}, seed {config.seed}, start-ms {config.start_ms}, "
         f"interval-ms {config.effective_interval_ms:g}"

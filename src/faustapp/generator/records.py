@@ -1,11 +1,14 @@
-"""Pure, seedable source of sensor readings, kept free of I/O so it can be tested exactly."""
+"""Pure, seedable source of sensor readings, kept free of I/O so it can be tested exactly.
+
+The slot clock, disorder and bad-record draw are shared with the trades and logs generators.
+"""
 
 from __future__ import annotations
 
 import itertools
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -34,6 +37,31 @@ class GeneratedRecord:
     def is_valid(self) -> bool:
         """Lets callers split counts without knowing the kind names."""
         return self.kind == VALID
+
+
+def slot_times(config: GeneratorConfig) -> Iterator[int]:
+    """Nominal event time of each slot of a resolved run: ``start_ms + floor(i * interval_ms)``.
+
+    Never decreases; unbounded when ``count`` is 0. Every dataset spends one slot per record.
+    """
+    assert config.start_ms is not None
+    start_ms = config.start_ms
+    interval_ms = config.effective_interval_ms
+    slots = range(config.count) if config.count else itertools.count()
+    for slot in slots:
+        yield start_ms + math.floor(slot * interval_ms)
+
+
+def shift_back(rng: random.Random, nominal_ts: int, disorder_ms: int) -> int:
+    """The emitted event time of a slot: ``nominal_ts`` minus a uniform jitter in 0..disorder_ms."""
+    return nominal_ts - rng.randint(0, disorder_ms) if disorder_ms else nominal_ts
+
+
+def draw_bad_kind(rng: random.Random, bad_ratio: float, kinds: Sequence[str]) -> str | None:
+    """With probability ``bad_ratio``, the kind of malformation for this slot; else ``None``."""
+    if bad_ratio and rng.random() < bad_ratio:
+        return rng.choice(kinds)
+    return None
 
 
 def _not_json(rng: random.Random, sensor_id: str, ts: int, value: float) -> bytes:
@@ -133,27 +161,22 @@ def sensor_records(config: GeneratorConfig) -> Iterator[GeneratedRecord]:
 
     Each record is malformed with probability ``bad_ratio`` (kind picked uniformly from
     :data:`BAD_KINDS`); malformed records still use a slot, so ``count`` includes them.
-    Keys are the sensor id (``s-0`` .. ``s-{sensors-1}``) for every record.
+    Keys are the sensor id (``s-0`` .. ``s-{keys-1}``) for every record.
     """
     config = config.resolved()
-    assert config.start_ms is not None
     rng = random.Random(config.seed)
-    bank = _SensorBank(config.sensors, rng)
-    sensor_ids = [f"s-{index}" for index in range(config.sensors)]
+    bank = _SensorBank(config.keys, rng)
+    sensor_ids = [f"s-{index}" for index in range(config.keys)]
     keys = [sensor_id.encode() for sensor_id in sensor_ids]
-    start_ms = config.start_ms
-    interval_ms = config.effective_interval_ms
     disorder_ms = config.disorder_ms
     bad_ratio = config.bad_ratio
-    slots = range(config.count) if config.count else itertools.count()
-    for slot in slots:
-        nominal_ts = start_ms + math.floor(slot * interval_ms)
-        sensor = rng.randrange(config.sensors)
-        ts = nominal_ts - rng.randint(0, disorder_ms) if disorder_ms else nominal_ts
+    for nominal_ts in slot_times(config):
+        sensor = rng.randrange(config.keys)
+        ts = shift_back(rng, nominal_ts, disorder_ms)
         value = bank.read(sensor, ts)
         sensor_id = sensor_ids[sensor]
-        if bad_ratio and rng.random() < bad_ratio:
-            kind = rng.choice(BAD_KINDS)
+        kind = draw_bad_kind(rng, bad_ratio, BAD_KINDS)
+        if kind is not None:
             payload = _BAD_PAYLOADS[kind](rng, sensor_id, ts, value)
             yield GeneratedRecord(keys[sensor], payload, None, kind, nominal_ts)
         else:

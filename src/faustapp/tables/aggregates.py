@@ -222,16 +222,20 @@ class Stats(Aggregator):
 
 
 class Counter(Aggregator):
-    """How many events the window holds (that ``where`` accepts, when given)."""
+    """How many events the window holds (that ``where`` accepts, and that carry ``field`` when
+    one is given)."""
 
-    def __init__(self, where: Where = None) -> None:
-        self.bind(None, where)
+    def __init__(self, where: Where = None, field: Field = None) -> None:
+        self.bind(field, where)
 
     def create(self) -> list[int]:
         return [0]
 
     def add(self, state: list[int], event: Event) -> None:
-        if self.where is None or self.where(event.record):
+        if self._get is None:
+            if self.where is None or self.where(event.record):
+                state[0] += 1
+        elif self.value_of(event) is not None:
             state[0] += 1
 
     def merge(self, into: list[int], other: list[int]) -> list[int]:

@@ -19,6 +19,8 @@ from faustapp.tables.sketches import TopK as _TopK
 
 NUMERIC_KINDS = ("count", "sum", "mean", "min", "max", "stddev")
 """Figures sliding windows compute (from running sums over each key's retained events)."""
+NEEDS_NUMBERS = ("sum", "mean", "min", "max", "stddev", "quantile")
+"""Figures that fold the field's values as numbers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +34,7 @@ class Measure:
 
 def Count(field: Field = None, *, where: Where = None) -> Measure:  # noqa: N802 - a DSL word
     """Events in the window (those ``where`` accepts); with a field, those that carry it."""
-    if field is None:
-        return Measure("count", Counter(where), _count_of_counter)
-    return Measure("count", Stats(field, where), _count)
+    return Measure("count", Counter(where, field), _count_of_counter)
 
 
 def Sum(field: Field, *, where: Where = None) -> Measure:  # noqa: N802

@@ -229,7 +229,7 @@ def _plan(spec: WindowSpec) -> tuple[tuple[_Input, ...], tuple[tuple[str, str, i
                 f"sliding windows compute {', '.join(NUMERIC_KINDS)}; not {sorted(kinds)}"
             )
         if isinstance(aggregate, Counter):
-            inputs.append(_Input(_counted(aggregate.where), sums=False, extremes=False))
+            inputs.append(_Input(_counted(aggregate), sums=False, extremes=False))
         elif isinstance(aggregate, Stats):
             extremes = bool(kinds & {"min", "max"})
             sums = bool(kinds & {"sum", "mean", "stddev"})
@@ -244,10 +244,10 @@ def _bare_value(event: Event) -> Any:
     return event.record
 
 
-def _counted(where: Callable[[Any], bool] | None) -> Callable[[Event], Any]:
-    if where is None:
+def _counted(counter: Counter) -> Callable[[Event], Any]:
+    if counter.where is None and counter.field is None:
         return lambda event: 1
-    return lambda event: 1 if where(event.record) else None
+    return lambda event: None if counter.value_of(event) is None else 1
 
 
 class SlidingPartition:
