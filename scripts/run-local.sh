@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run faustapp locally: a single-node Kafka broker, one worker and the sensor generator.
-# Ctrl-C (or any exit) stops the generator, then the worker, then the broker.
+# Run faustapp locally: a single-node Kafka broker, one worker running every declared pipeline,
+# and a generator for every use (sensors, trades, logs).
+# Ctrl-C (or any exit) stops the generators, then the worker, then the broker.
 #
 # Usually started by `make run`. Standalone use needs `make install` first.
 # Environment:
@@ -21,9 +22,10 @@ STOP_GRACE_S=30
 export FAUSTAPP_BROKER="kafka://127.0.0.1:${KAFKA_PORT}"
 export FAUSTAPP_DATA_DIR=".data/worker-1"
 export FAUSTAPP_WEB_PORT="$WEB_PORT"
+export FAUSTAPP_PIPELINES="${FAUSTAPP_PIPELINES:-all}"
 
 worker_pid=""
-generator_pid=""
+generator_pids=()
 
 say() { echo "run-local: $*" >&2; }
 
@@ -50,7 +52,10 @@ stop_process() {
 # shellcheck disable=SC2329 # called from the EXIT trap
 cleanup() {
     trap - EXIT INT TERM
-    stop_process "$generator_pid" generator
+    local pid
+    for pid in "${generator_pids[@]}"; do
+        stop_process "$pid" generator
+    done
     stop_process "$worker_pid" worker
     "$KAFKA_SH" stop --data-dir "$KAFKA_DATA" || true
 }
@@ -82,13 +87,20 @@ for ((i = 0; i < 240; i++)); do
 done
 port_open "$WEB_PORT" || say "warning: worker web server not up after 60s; starting the generator anyway"
 
-"$VENV_BIN/faustapp" generate sensors --rate 2000 --count 100000000 --sensors 500 \
-    --disorder-ms 3000 --bad-ratio 0.001 &
-generator_pid=$!
+"$VENV_BIN/faustapp" generate sensors --rate 1000 --count 100000000 --keys 500 \
+    --disorder-ms 3000 --bad-ratio 0.001 --quiet &
+generator_pids+=($!)
+"$VENV_BIN/faustapp" generate trades --rate 300 --count 100000000 --keys 20 \
+    --disorder-ms 3000 --bad-ratio 0.001 --quiet &
+generator_pids+=($!)
+"$VENV_BIN/faustapp" generate logs --rate 300 --count 100000000 --keys 12 \
+    --disorder-ms 3000 --bad-ratio 0.001 --quiet &
+generator_pids+=($!)
 
 cat >&2 <<MSG
 
 run-local: faustapp is running (Ctrl-C stops the generator, the worker and Kafka)
+  pipelines:     ${FAUSTAPP_PIPELINES} (inputs sensor-readings, trades, app-logs; outputs in Kafka)
   sensor state:  http://127.0.0.1:${WEB_PORT}/api/sensors/s-1
   metrics:       http://127.0.0.1:${WEB_PORT}/metrics
   dashboard:     http://127.0.0.1:${WEB_PORT}/
