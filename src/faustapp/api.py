@@ -25,6 +25,7 @@ from faustapp.tables.measures import (
     NEEDS_NUMBERS,
     Count,
     DistinctCount,
+    DistinctList,
     First,
     Last,
     Max,
@@ -55,6 +56,7 @@ __all__ = [
     "Count",
     "DerivedOutput",
     "DistinctCount",
+    "DistinctList",
     "EventTime",
     "First",
     "Id",
@@ -119,6 +121,13 @@ class PipelineDecl:
     where: Callable[[Any], bool] | None = None
     select: Select | Configured | None = None
     description: str = ""
+    by: str | None = None
+    """Group by this field instead of the input key (through a repartition topic)."""
+
+    @property
+    def key(self) -> str:
+        """The field results are keyed by."""
+        return self.by or self.source.schema.key
 
     @property
     def kind(self) -> str:
@@ -156,6 +165,7 @@ class Source:
         name: str,
         windows: Windows,
         *,
+        by: str | None = None,
         where: Callable[[Any], bool] | None = None,
         select: Select | Configured | None = None,
         output: str | None = None,
@@ -163,10 +173,15 @@ class Source:
         description: str = "",
         **measures: Measure,
     ) -> PipelineDecl:
-        """Declare a windowed pipeline: ``measures`` name its output fields; ``where`` drops
-        events before windowing; ``select`` reshapes a final result or drops it (None)."""
+        """Declare a windowed pipeline: ``measures`` name its output fields; ``by`` groups by
+        another field than the input key; ``where`` drops events before windowing; ``select``
+        reshapes a final result or drops it (None)."""
         if not measures:
             raise ValueError(f"pipeline {name!r} needs at least one aggregate")
+        if by is not None and by not in self.schema.fields:
+            raise ValueError(
+                f"{name}: cannot group by {by!r}: {self.schema.name} has no such field"
+            )
         self._check_fields(name, measures, carry=getattr(windows, "carry", ()))
         pipeline = PipelineDecl(
             name=name,
@@ -178,6 +193,7 @@ class Source:
             where=where,
             select=select,
             description=description,
+            by=by if by != self.schema.key else None,
         )
         self.catalog.add(pipeline)
         return pipeline

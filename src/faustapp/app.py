@@ -24,6 +24,7 @@ BUILT_IN_USES = (
     "faustapp.agents.sensors",
     "faustapp.agents.trades",
     "faustapp.agents.logs",
+    "faustapp.agents.clicks",
 )
 
 settings = Settings.from_env()

@@ -37,6 +37,7 @@ class SourceRecord(Protocol):
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: Sequence[tuple[str, bytes]] | None
 
 
 BatchHandler = Callable[[TP, Sequence[SourceRecord]], Awaitable[None]]

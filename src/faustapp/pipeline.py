@@ -104,7 +104,10 @@ class SourceRouter:
 
     def add(self, spec: PipelineSpec, table: faust.Table) -> WindowedPipeline:
         """Declare one more pipeline on this topic."""
-        pipeline = WindowedPipeline(self.app, spec, table, self.producer)
+        return self.attach(WindowedPipeline(self.app, spec, table, self.producer))
+
+    def attach(self, pipeline: WindowedPipeline) -> WindowedPipeline:
+        """Feed this topic's events to ``pipeline`` too (built on :attr:`producer`)."""
         self.pipelines.append(pipeline)
         return pipeline
 
@@ -230,6 +233,10 @@ class SourceRouter:
                 {TopicPartition(tp.topic, tp.partition): offset}, start_new_transaction=True
             )
 
+    def declare_outputs(self, topics: Iterable[Any]) -> None:
+        """Topics this router's pipelines send to: created before the first send."""
+        self._output_topics.extend(topics)
+
     async def _declare_outputs(self) -> None:
         # Before the first send: the broker does not create topics on demand, and a send to a
         # missing topic would wait on metadata instead of failing.
@@ -256,12 +263,7 @@ class SourceRouter:
     ) -> None:
         started = time.perf_counter()
         parts = [await pipeline.partition(partition) for pipeline in self.pipelines]
-        buffer = self._buffers.get(partition)
-        if buffer is None:
-            buffer = self._buffers[partition] = _PartitionBuffer(
-                [PendingOutcome() for _ in self.pipelines], [], [], time.monotonic()
-            )
-        self._last_activity_ms[partition] = time.time() * 1000
+        buffer = self._buffer_for(partition)
         floor = min(part.applied_offset for part in parts)
         self._events_in.inc(len(batch))
         side_sends = buffer.side_sends
@@ -313,6 +315,16 @@ class SourceRouter:
         if keep_messages:
             buffer.offsets.extend([record.offset for record in batch])
         self._batch_seconds.observe(time.perf_counter() - started)
+
+    def _buffer_for(self, partition: int) -> _PartitionBuffer:
+        """The partition's write-behind buffer (a new one after a flush); notes activity."""
+        buffer = self._buffers.get(partition)
+        if buffer is None:
+            buffer = self._buffers[partition] = _PartitionBuffer(
+                [PendingOutcome() for _ in self.pipelines], [], [], time.monotonic()
+            )
+        self._last_activity_ms[partition] = time.time() * 1000
+        return buffer
 
     async def _flush(self, partition: int) -> None:
         buffer = self._buffers.pop(partition, None)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any
 
 import faust
@@ -14,7 +15,10 @@ from faust.types import TP
 from faustapp import fastpath
 from faustapp.api import Catalog, Configured, DerivedOutput, PipelineDecl, Source
 from faustapp.pipeline import PipelineSpec, SourceRouter, WindowedPipeline
+from faustapp.repartition import RegroupPipeline, WatermarkedRouter, repartition_topic
+from faustapp.schema import Schema
 from faustapp.settings import Settings, SettingsError
+from faustapp.tables.regroup import RegroupSpec
 from faustapp.tables.state import WindowSpec
 from faustapp.topics import DLQ, LATE
 
@@ -70,7 +74,9 @@ def deploy(app: faust.App, settings: Settings, catalog: Catalog) -> Deployment:
         deployment.routers[source_name] = router
     for name, decl in deployment.selected.items():
         parent = decl.parent if isinstance(decl, DerivedOutput) else decl
-        deployment.router_of[name] = deployment.routers[parent.source.name]
+        deployment.router_of[name] = deployment.routers.get(
+            f"{parent.source.name}/{parent.name}", deployment.routers[parent.source.name]
+        )
     _wire(app, settings, deployment)
     return deployment
 
@@ -83,64 +89,110 @@ def _deploy_source(
     decls: list[PipelineDecl],
     deployment: Deployment,
 ) -> SourceRouter:
-    selected = deployment.selected
+    router = _router(app, settings, source.name, settings.topic(source.topic), source.schema)
     outputs: list[str] = []
-    specs: list[tuple[PipelineSpec, str]] = []
     for decl in decls:
-        derived = tuple(
-            (settings.topic(d.output), _built(d.select, settings))
-            for d in catalog
-            if isinstance(d, DerivedOutput) and d.parent is decl and d.name in selected
+        spec = _spec(settings, catalog, decl, deployment.selected)
+        outputs += [topic for topic, _ in spec.derived] + ([spec.output_topic] if spec.emit else [])
+        if decl.by is None:
+            deployment.pipelines[decl.name] = router.add(spec, _table(app, settings, decl.table))
+            continue
+        # Regrouped: lateness and forwarding here, the windows behind a repartition topic.
+        topic = settings.topic(repartition_topic(settings.app_id, decl.name))
+        upstream = replace(
+            spec, output_topic=topic, key_field=source.schema.key, emit=False, derived=()
         )
-        emit = decl.name in selected
-        outputs += [topic for topic, _ in derived] + ([settings.topic(decl.output)] if emit else [])
-        spec = PipelineSpec(
-            name=decl.name,
-            output_topic=settings.topic(decl.output),
-            key_field=source.schema.key,
-            window=WindowSpec.of(decl.windows, settings.grace_ms, decl.measures),
-            late_topic=settings.topic(LATE),
-            select=_built(decl.select, settings),
-            where=decl.where,
-            emit=emit,
-            derived=derived,
+        regroup = RegroupSpec(decl.windows, settings.grace_ms, attrgetter(decl.by))
+        table = _table(app, settings, f"{decl.name}-regroup")
+        router.attach(
+            RegroupPipeline(app, upstream, table, router.producer, regroup, settings.partitions)
         )
-        specs.append((spec, decl.table))
-    # faustapp creates its input topics with the configured partitions, like Faust's own.
-    input_topic = _topic(app, settings, source.topic, internal=True)
-    output_topics = [
-        _topic(app, settings, name, prefixed=False)
-        for name in dict.fromkeys([*outputs, settings.topic(LATE), settings.topic(DLQ)])
-    ]
-    router = SourceRouter(
-        app,
-        source.name,
-        settings.topic(source.topic),
-        settings.partitions,
-        source.schema,
-        dlq_topic=settings.topic(DLQ),
-        max_future_skew_ms=settings.max_future_skew_ms,
-        flush_interval_ms=settings.flush_interval_ms,
-        output_topics=output_topics,
+        downstream = _router(
+            app,
+            settings,
+            f"{decl.name}-repartition",
+            topic,
+            source.schema.regrouped(decl.by),
+            feeding=settings.partitions,
+        )
+        regrouped = replace(spec, window=replace(spec.window, watermarked=True))
+        table = _table(app, settings, decl.table)
+        deployment.pipelines[decl.name] = downstream.add(regrouped, table)
+        deployment.routers[f"{source.name}/{decl.name}"] = downstream
+        _subscribe(app, settings, downstream)
+    names = dict.fromkeys([*outputs, settings.topic(LATE), settings.topic(DLQ)])
+    for each in (
+        router,
+        *(r for n, r in deployment.routers.items() if n.startswith(f"{source.name}/")),
+    ):
+        each.declare_outputs(_topic(app, settings, name, prefixed=False) for name in names)
+    _subscribe(app, settings, router)
+    return router
+
+
+def _spec(
+    settings: Settings,
+    catalog: Catalog,
+    decl: PipelineDecl,
+    selected: dict[str, PipelineDecl | DerivedOutput],
+) -> PipelineSpec:
+    derived = tuple(
+        (settings.topic(d.output), _built(d.select, settings))
+        for d in catalog
+        if isinstance(d, DerivedOutput) and d.parent is decl and d.name in selected
     )
-    for spec, table_name in specs:
-        table = app.Table(
-            table_name, partitions=settings.partitions, key_type=bytes, value_type=bytes
-        )
-        deployment.pipelines[spec.name] = router.add(spec, table)
+    return PipelineSpec(
+        name=decl.name,
+        output_topic=settings.topic(decl.output),
+        key_field=decl.key,
+        window=WindowSpec.of(decl.windows, settings.grace_ms, decl.measures),
+        late_topic=settings.topic(LATE),
+        select=_built(decl.select, settings),
+        where=decl.where,
+        emit=decl.name in selected,
+        derived=derived,
+    )
+
+
+def _router(
+    app: faust.App,
+    settings: Settings,
+    name: str,
+    topic: str,
+    schema: Schema,
+    feeding: int | None = None,
+) -> SourceRouter:
+    options: dict[str, Any] = {
+        "dlq_topic": settings.topic(DLQ),
+        "max_future_skew_ms": settings.max_future_skew_ms,
+        "flush_interval_ms": settings.flush_interval_ms,
+    }
+    if feeding is None:
+        return SourceRouter(app, name, topic, settings.partitions, schema, **options)
+    return WatermarkedRouter(
+        app, name, topic, settings.partitions, schema, feeding=feeding, **options
+    )
+
+
+def _subscribe(app: faust.App, settings: Settings, router: SourceRouter) -> None:
+    """An agent subscribes the topic (faustapp creates it, with the configured partitions);
+    with the batch path on, the agent receives nothing and the router gets the batches."""
+    input_topic = _topic(app, settings, router.source_topic, internal=True, prefixed=False)
 
     async def consume(stream: Any) -> None:
-        """Feed the source's records to its pipelines in per-partition batches (Stream path)."""
+        """Feed the topic's records to its pipelines in per-partition batches (Stream path)."""
         async for events in stream.take_events(
             settings.batch_size, settings.batch_within_ms / 1000
         ):
             await router.process([event.message for event in events])
 
-    # The agent subscribes the topic; with the batch path on, it receives nothing.
-    app.agent(input_topic, name=f"faustapp.sources.{source.name}")(consume)
+    app.agent(input_topic, name=f"faustapp.sources.{router.name}")(consume)
     if settings.batch_drain:
         fastpath.register(router.source_topic, router.handle_batch)
-    return router
+
+
+def _table(app: faust.App, settings: Settings, name: str) -> faust.Table:
+    return app.Table(name, partitions=settings.partitions, key_type=bytes, value_type=bytes)
 
 
 def _wire(app: faust.App, settings: Settings, deployment: Deployment) -> None:

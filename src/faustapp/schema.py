@@ -160,6 +160,7 @@ class Schema:
         key: str,
         ts: str = "ts",
         rules: Sequence[Rule] = (),
+        key_is_id: bool = True,
     ) -> None:
         if not (isinstance(record_type, type) and issubclass(record_type, msgspec.Struct)):
             raise TypeError(f"a schema is a Record (msgspec Struct) class, got {record_type!r}")
@@ -170,7 +171,7 @@ class Schema:
                     f"{record_type.__name__} has no field {name!r} for the {role}; "
                     f"fields: {', '.join(info.names)}"
                 )
-        if key not in info.ids:
+        if key_is_id and key not in info.ids:
             raise ValueError(f"the key field {key!r} of {record_type.__name__} must be an Id")
         if event_time is not None and event_time != ts:
             raise ValueError(f"{record_type.__name__}.{event_time} is an EventTime, not {ts!r}")
@@ -187,6 +188,10 @@ class Schema:
         self._decode = msgspec.json.Decoder(record_type).decode
         self._ids = info.ids
         self._known_ids: set[str] = set()
+
+    def regrouped(self, key: str) -> Schema:
+        """The same records keyed by another field (what a repartition topic carries)."""
+        return Schema(self.record_type, key=key, ts=self.ts, key_is_id=False)
 
     @property
     def name(self) -> str:

@@ -133,9 +133,13 @@ class WindowedPipeline:
         """In-memory state of a partition, if it was restored since it was assigned."""
         return self._parts.get(partition)
 
+    def new_partition(self, records: Iterable[tuple[bytes, bytes]]) -> Partition:
+        """The partition's state rebuilt from its table records."""
+        return self.spec.new_partition(records)
+
     def restore(self, partition: int) -> Partition:
         """Rebuild a partition's state from its table (after assignment or recovery)."""
-        part = self.spec.new_partition(self.store.records(partition))
+        part = self.new_partition(self.store.records(partition))
         self._parts[partition] = part
         name, label = self.spec.name, str(partition)
         metrics.OPEN_WINDOWS.labels(name, label).set(len(part.open))

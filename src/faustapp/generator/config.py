@@ -1,11 +1,13 @@
-"""Options of a generator run (sensors, trades or logs), checked once so the core can trust them."""
+"""Options of a generator run (sensors, trades, logs, clicks or products), checked once so the core
+can trust them."""
 
 from __future__ import annotations
 
 import math
 import random
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from faustapp.topics import SENSOR_READINGS
@@ -21,6 +23,15 @@ LOGS = "logs"
 TRADES_TOPIC = "trades"
 #: Default topic of ``generate logs`` (before ``FAUSTAPP_TOPIC_PREFIX``), keyed by service.
 APP_LOGS_TOPIC = "app-logs"
+CLICKS = "clicks"
+PRODUCTS = "products"
+#: Default topic of ``generate clicks`` (before ``FAUSTAPP_TOPIC_PREFIX``), keyed by user id.
+CLICKS_TOPIC = "clicks"
+#: Default topic of ``generate products`` (before ``FAUSTAPP_TOPIC_PREFIX``), keyed by item id;
+#: a compacted reference topic.
+PRODUCTS_TOPIC = "products"
+#: Items in the catalogue by default: ``sku-0`` .. ``sku-999``, shared by clicks and products.
+DEFAULT_ITEMS = 1000
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,10 @@ class Dataset:
     record_noun: str
     """What the records are, in the plural: ``readings``, ``trades``, ``log lines``."""
     record_singular: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    """Options whose default differs for this dataset (``rate``, ``count``, ...)."""
+    topic_configs: Mapping[str, str] = field(default_factory=dict)
+    """Topic configuration used only when the topic has to be created."""
 
 
 DATASETS: dict[str, Dataset] = {
@@ -43,6 +58,19 @@ DATASETS: dict[str, Dataset] = {
         Dataset(SENSORS, SENSOR_READINGS, 500, "sensors", "readings", "reading"),
         Dataset(TRADES, TRADES_TOPIC, 20, "symbols", "trades", "trade"),
         Dataset(LOGS, APP_LOGS_TOPIC, 12, "services", "log lines", "log line"),
+        Dataset(
+            CLICKS, CLICKS_TOPIC, 20_000, "users", "click events", "click event", {"rate": 200.0}
+        ),
+        Dataset(
+            PRODUCTS,
+            PRODUCTS_TOPIC,
+            DEFAULT_ITEMS,
+            "items",
+            "product records",
+            "product record",
+            {"rate": 100.0, "count": 2000, "disorder_ms": 0},
+            {"cleanup.policy": "compact"},
+        ),
     )
 }
 
@@ -75,15 +103,22 @@ class GeneratorConfig:
     """Replication factor used only when the topic has to be created."""
     dataset: str = SENSORS
     """Which data to generate: a key of :data:`DATASETS`."""
+    items: int = DEFAULT_ITEMS
+    """Clicks only: items the clicks are about, ``sku-0`` .. ``sku-{items-1}`` (for products
+    the items are the keys)."""
+    delete_ratio: float = 0.01
+    """Products only: probability that a record after the catalogue is a tombstone."""
 
     @classmethod
     def for_dataset(cls, dataset: str, **options: Any) -> GeneratorConfig:
-        """A run of ``dataset`` with its default topic and key count unless given."""
+        """A run of ``dataset`` with its default topic, key count and options unless given."""
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}, expected one of {sorted(DATASETS)}")
         defaults = DATASETS[dataset]
         options.setdefault("topic", defaults.topic)
         options.setdefault("keys", defaults.default_keys)
+        for name, value in defaults.defaults.items():
+            options.setdefault(name, value)
         return cls(dataset=dataset, **options)
 
     @property
@@ -140,6 +175,10 @@ def config_problems(config: GeneratorConfig) -> list[str]:
         problems.append(f"start-ms must be >= 0, got {config.start_ms}")
     if config.partitions < 1:
         problems.append(f"partitions must be >= 1, got {config.partitions}")
+    if config.items < 1:
+        problems.append(f"items must be >= 1, got {config.items}")
+    if not 0.0 <= config.delete_ratio <= 1.0:
+        problems.append(f"delete-ratio must be within [0, 1], got {config.delete_ratio}")
     if config.replication_factor < 1:
         problems.append(f"replication-factor must be >= 1, got {config.replication_factor}")
     return problems

@@ -25,9 +25,11 @@ class GeneratedRecord:
     """One Kafka record to send, plus the facts a test or report needs about it."""
 
     key: bytes | None
-    value: bytes
+    value: bytes | None
+    """The record's value; ``None`` is a tombstone (a deletion on a compacted topic)."""
     event_ts: int | None
-    """Event time carried by a valid reading; ``None`` for malformed records."""
+    """Event time carried by a valid record; ``None`` for malformed records and for records
+    without an event time (products)."""
     kind: str
     """``"valid"`` or one of :data:`BAD_KINDS`."""
     nominal_ts: int

@@ -67,10 +67,17 @@ class Schema:
     """Numeric fields, each a target for wrong types, NaN, infinities and huge values."""
     specific: Mapping[str, BadPayload] = field(default_factory=dict)
     """Malformations of this schema's own rules, on top of :data:`COMMON_BAD_PAYLOADS`."""
+    has_ts: bool = True
+    """Whether records carry an event time ``ts``; without one, no malformation targets it."""
 
     @property
     def bad_payloads(self) -> dict[str, BadPayload]:
-        return {**COMMON_BAD_PAYLOADS, **self.specific}
+        common = {
+            kind: payload
+            for kind, payload in COMMON_BAD_PAYLOADS.items()
+            if self.has_ts or kind not in TS_BAD_KINDS
+        }
+        return {**common, **self.specific}
 
     @property
     def bad_kinds(self) -> tuple[str, ...]:
@@ -185,7 +192,7 @@ def _not_object(schema: Schema, rng: random.Random, record: Record) -> bytes:
         list(record.values()),
         [record],
         orjson.dumps(record).decode(),
-        record["ts"],
+        record["ts"] if "ts" in record else record[schema.id_field],
         None,
     )
     return orjson.dumps(rng.choice(shapes))
@@ -282,3 +289,5 @@ COMMON_BAD_PAYLOADS: dict[str, BadPayload] = {
     "ts_out_of_range": _ts_out_of_range,
     "fractional_ts": _fractional_ts,
 }
+#: The common malformations of ``ts``, left out for records without an event time.
+TS_BAD_KINDS = frozenset({"bad_ts_type", "bad_ts_text", "ts_out_of_range", "fractional_ts"})

@@ -13,8 +13,7 @@ import heapq
 from collections.abc import Iterable, Iterator
 from functools import partial
 
-import orjson
-
+from faustapp.tables.clock import PartitionClock
 from faustapp.tables.events import Event
 from faustapp.tables.state import (
     MARK_KEY,
@@ -45,7 +44,7 @@ __all__ = [
 ]
 
 
-class PartitionWindows:
+class PartitionWindows(PartitionClock):
     """Open windows, stream time and close schedule of one input partition.
 
     Stream time is the largest event time seen on the partition. A window is final once stream
@@ -55,9 +54,8 @@ class PartitionWindows:
     """
 
     def __init__(self, spec: WindowSpec) -> None:
+        super().__init__()
         self.spec = spec
-        self.stream_time = -1
-        self.applied_offset = -1
         self.open: dict[tuple[str, int], WindowState] = {}
         self._by_key: dict[str, set[int]] = {}
         self._schedule: list[tuple[int, str, int]] = []
@@ -69,8 +67,7 @@ class PartitionWindows:
         part = cls(spec)
         for raw_key, raw_value in records:
             if raw_key == MARK_KEY:
-                if raw_value:  # an empty mark (never written since) means nothing applied
-                    part.stream_time, part.applied_offset = orjson.loads(raw_value)[:2]
+                part.load_mark(raw_value)
             elif raw_key.startswith(WINDOW_PREFIX):
                 part._track(WindowState.decode(spec, raw_key, raw_value))
         if spec.sessions:
@@ -142,7 +139,7 @@ class PartitionWindows:
                     outcome.accepted += 1
                 else:
                     outcome.late.append(late)
-                if event.ts > self.stream_time:
+                if event.ts > self.stream_time and not self.spec.watermarked:
                     self.stream_time = event.ts
         else:
             self._add_to_windows(events, dirty, outcome)
@@ -157,7 +154,7 @@ class PartitionWindows:
         return outcome
 
     def _mark(self) -> bytes:
-        return orjson.dumps([self.stream_time, self.applied_offset])
+        return self.mark()
 
     def _late(self, event: Event, window: Window) -> LateEvent:
         return LateEvent(
@@ -183,6 +180,8 @@ class PartitionWindows:
         only = adders[0] if len(adders) == 1 else None
         open_windows = self.open
         applied, stream_time = self.applied_offset, self.stream_time
+        # A stage fed by several partitions keeps the time its watermarks give it.
+        limit = -1 if spec.watermarked else 1 << 62
         accepted = replayed = 0
         for event in events:
             offset = event.offset
@@ -221,7 +220,7 @@ class PartitionWindows:
             else:
                 self.stream_time = stream_time  # the reason names the stream time it was late at
                 outcome.late.append(self._late(event, Window(missed, missed + size)))
-            if ts > stream_time:
+            if stream_time < ts < limit:
                 stream_time = ts
         self.applied_offset, self.stream_time = applied, stream_time
         outcome.accepted += accepted

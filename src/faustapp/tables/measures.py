@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from faustapp.tables.aggregates import Aggregator, Counter, FirstLast, Stats, Where
+from faustapp.tables.aggregates import Aggregator, Counter, FirstLast, FirstSeen, Stats, Where
 from faustapp.tables.events import Field
 from faustapp.tables.sketches import DistinctCount as _Distinct
 from faustapp.tables.sketches import Quantiles
@@ -70,6 +70,15 @@ def First(field: Field, *, where: Where = None) -> Measure:  # noqa: N802
 def Last(field: Field, *, where: Where = None) -> Measure:  # noqa: N802
     """Value of the event with the largest event time (ties: the latest in the log)."""
     return Measure("last", FirstLast(field, where), _last)
+
+
+def DistinctList(  # noqa: N802
+    field: Field, limit: int = 50, *, where: Where = None
+) -> Measure:
+    """Distinct values in order of first appearance (event time, then log order), the first
+    ``limit`` of them: exact."""
+    state = FirstSeen(limit, field, where)
+    return Measure("distinct_list", state, state.ordered)
 
 
 def DistinctCount(  # noqa: N802

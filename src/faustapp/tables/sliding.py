@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from faustapp.tables.aggregates import Counter, Stats
+from faustapp.tables.clock import PartitionClock
 from faustapp.tables.events import Event
 from faustapp.tables.measures import NUMERIC_KINDS
 from faustapp.tables.state import MARK_KEY, BatchOutcome, LateEvent, WindowSpec
@@ -250,20 +251,19 @@ def _counted(counter: Counter) -> Callable[[Event], Any]:
     return lambda event: None if counter.value_of(event) is None else 1
 
 
-class SlidingPartition:
+class SlidingPartition(PartitionClock):
     """Sliding-window state of one input partition (see module docstring)."""
 
     def __init__(self, spec: WindowSpec) -> None:
         if not isinstance(spec.windows, SlidingWindows):
             raise TypeError("SlidingPartition needs SlidingWindows")
+        super().__init__()
         self.spec = spec
         self.size = spec.windows.size_ms
         self.inputs, self.outputs = _plan(spec)
         carry = spec.windows.carry
         self.carry_names = carry
         self._carry = attrgetter(*carry) if carry else None
-        self.stream_time = -1
-        self.applied_offset = -1
         self.emitted_through = _NOTHING_EMITTED  # results of events with ts <= this are out
         self.keys: dict[str, _KeyEvents] = {}
         self._pending: list[tuple[int, int, str]] = []
@@ -292,8 +292,7 @@ class SlidingPartition:
         part = cls(spec)
         for raw_key, raw_value in records:
             if raw_key == MARK_KEY:
-                if raw_value:  # an empty mark (never written since) means nothing applied
-                    part.stream_time, part.applied_offset = orjson.loads(raw_value)[:2]
+                part.load_mark(raw_value)
             elif raw_key == FRONTIER_KEY:
                 part.emitted_through = orjson.loads(raw_value)
             elif raw_key.startswith(BUCKET_PREFIX):
@@ -358,7 +357,7 @@ class SlidingPartition:
                 entry = self.keys[key] = self._new_key()
             bucket = event.ts - event.ts % BUCKET_MS
             outcome.accepted += 1
-            if event.ts > self.stream_time:
+            if event.ts > self.stream_time and not self.spec.watermarked:
                 self.stream_time = event.ts
             if event.offset <= entry.buckets.get(bucket, -1):
                 continue  # replayed into a bucket that already holds it
@@ -380,7 +379,7 @@ class SlidingPartition:
             (bucket_key(key, bucket), self._encode_bucket(entry, bucket))
             for (key, bucket), entry in dirty.items()
         ]
-        outcome.mark = orjson.dumps([self.stream_time, self.applied_offset])
+        outcome.mark = self.mark()
         self._close_due(outcome)
         return outcome
 
@@ -428,7 +427,7 @@ class SlidingPartition:
         """Emit results final at the restored stream time, or at a moved-forward ``stream_time``."""
         if stream_time is not None and stream_time > self.stream_time:
             self.stream_time = stream_time
-        outcome = BatchOutcome(mark=orjson.dumps([self.stream_time, self.applied_offset]))
+        outcome = BatchOutcome(mark=self.mark())
         self._close_due(outcome)
         return outcome
 

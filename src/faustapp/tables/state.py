@@ -14,12 +14,12 @@ from typing import Any
 import orjson
 
 from faustapp.tables.aggregates import Aggregator, Stats, compose_result
+from faustapp.tables.clock import MARK_KEY  # noqa: F401 - re-exported for callers
 from faustapp.tables.events import Event
 from faustapp.tables.measures import Measure, Output, plan
 from faustapp.tables.windows import HoppingWindows, SessionWindows, SlidingWindows, Window
 
 WINDOW_PREFIX = b"w"
-MARK_KEY = b"m\x00partition"
 _OFFSET = 1 << 63
 
 
@@ -47,6 +47,9 @@ class WindowSpec:
     aggregates: tuple[Aggregator, ...] = (Stats(),)
     outputs: tuple[Output, ...] = ()
     """Named figures read off ``aggregates``; empty: every aggregate's own fields."""
+    watermarked: bool = False
+    """Stream time comes from the watermarks of the partitions feeding this stage, not from
+    event times (a regrouped or chained stage)."""
 
     def __post_init__(self) -> None:
         if self.grace_ms < 0:
@@ -60,10 +63,11 @@ class WindowSpec:
         windows: HoppingWindows | SessionWindows | SlidingWindows,
         grace_ms: int,
         measures: dict[str, Measure],
+        watermarked: bool = False,
     ) -> WindowSpec:
         """A spec computing the named ``measures`` (states shared where they can be)."""
         aggregates, outputs = plan(measures)
-        return cls(windows, grace_ms, aggregates, outputs)
+        return cls(windows, grace_ms, aggregates, outputs, watermarked)
 
     def result(self, states: list[Any]) -> dict[str, Any]:
         """The figures of one window's states, under their output names."""

@@ -1,0 +1,113 @@
+"""User behaviour on ``clicks``: sessions per user and page statistics per minute (regrouped by
+page, so the same page's events from every user partition meet in one window)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from faustapp.api import (
+    MINUTE,
+    Count,
+    DistinctCount,
+    DistinctList,
+    EventTime,
+    First,
+    Id,
+    Last,
+    Number,
+    Record,
+    Schema,
+    Sum,
+    Text,
+    session,
+    source,
+    tumbling,
+)
+
+CLICKS = "clicks"
+SESSION_GAP_MS = 30 * MINUTE
+MAX_ITEMS_VIEWED = 50
+
+
+class Click(Record):
+    """One click-stream event of a user: what happened, on which page, to which item."""
+
+    user_id: Id
+    ts: EventTime
+    event: Literal["view", "click", "add_to_cart", "purchase"]
+    page: Annotated[str, Text(2048, min_length=1)]
+    item_id: Id | None = None
+    amount: Annotated[float, Number(ge=0)] | None = None
+
+
+def is_view(click: Click) -> bool:
+    """A page or product view."""
+    return click.event == "view"
+
+
+def is_add_to_cart(click: Click) -> bool:
+    """An item put in the cart."""
+    return click.event == "add_to_cart"
+
+
+def is_purchase(click: Click) -> bool:
+    """A purchase (it carries its amount)."""
+    return click.event == "purchase"
+
+
+def purchase_has_amount(click: Click) -> bool:
+    """The cross-field rule of a click: a purchase says how much."""
+    return click.event != "purchase" or click.amount is not None
+
+
+def session_record(result: dict[str, Any]) -> dict[str, Any]:
+    """A user's session in its published order, with its duration."""
+    return {
+        "user_id": result["user_id"],
+        "window_start": result["window_start"],
+        "window_end": result["window_end"],
+        "duration_ms": result["window_end"] - result["window_start"],
+        "events": result["events"],
+        "views": result["views"],
+        "add_to_carts": result["add_to_carts"],
+        "purchases": result["purchases"],
+        "revenue": result["revenue"],
+        "entry_page": result["entry_page"],
+        "exit_page": result["exit_page"],
+        "items_viewed": result["items_viewed"],
+    }
+
+
+clicks = source(
+    "clicks",
+    topic=CLICKS,
+    schema=Schema(
+        Click,
+        key="user_id",
+        rules=[(purchase_has_amount, "field 'amount' is required for a purchase")],
+    ),
+)
+
+user_sessions = clicks.window(
+    "user-sessions",
+    session(SESSION_GAP_MS),
+    description="a user's visits: events less than 30 minutes apart",
+    events=Count(),
+    views=Count(where=is_view),
+    add_to_carts=Count(where=is_add_to_cart),
+    purchases=Count(where=is_purchase),
+    revenue=Sum("amount", where=is_purchase),
+    entry_page=First("page"),
+    exit_page=Last("page"),
+    items_viewed=DistinctList("item_id", MAX_ITEMS_VIEWED, where=is_view),
+    select=session_record,
+)
+page_stats = clicks.window(
+    "page-stats-1m",
+    tumbling(MINUTE),
+    by="page",
+    description="events, views and unique users per page and minute",
+    events=Count(),
+    views=Count(where=is_view),
+    unique_users=DistinctCount("user_id"),
+)

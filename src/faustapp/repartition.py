@@ -1,0 +1,193 @@
+"""Regrouping through a repartition topic, with watermarks, as Kafka Streams' ``groupBy`` does.
+
+Upstream, on every input partition, a :class:`RegroupPipeline` decides lateness by that
+partition's own stream time and forwards the other events to ``<app>-<pipeline>-repartition``,
+keyed by the field to group by, each with its source position in headers. After each flush it
+sends its stream time as a watermark to every partition of that topic, also when it had no event
+for it. Downstream, a :class:`WatermarkedRouter` windows the forwarded events with a clock that
+is the minimum of the watermarks of all input partitions, skips an event it already applied
+(a replay under at-least-once), and so gives the same results however fast each partition runs.
+Both halves write inside the source partition's transaction under ``exactly_once``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Any
+
+import faust
+import msgspec
+from aiokafka.structs import RecordMetadata
+
+from faustapp.fastpath import SourceRecord
+from faustapp.pipeline import SourceRouter
+from faustapp.producing import PartitionProducer
+from faustapp.records import InvalidRecord
+from faustapp.tables.events import Event
+from faustapp.tables.regroup import RegroupPartition, RegroupSpec
+from faustapp.tables.state import MARK_KEY, BatchOutcome
+from faustapp.windowed import PipelineSpec, WindowedPipeline, partition_for
+
+SOURCE_HEADER = "faustapp-source-partition"
+OFFSET_HEADER = "faustapp-source-offset"
+WATERMARK_HEADER = "faustapp-watermark"
+
+
+def repartition_topic(app_id: str, pipeline: str) -> str:
+    """Name of a regrouped pipeline's internal topic (before the topic prefix)."""
+    return f"{app_id}-{pipeline}-repartition"
+
+
+class RegroupPipeline(WindowedPipeline):
+    """The upstream half: lateness by the input partition's clock, then forward and watermark."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        spec: PipelineSpec,
+        table: faust.Table,
+        producer: PartitionProducer,
+        regroup: RegroupSpec,
+        partitions: int,
+    ) -> None:
+        super().__init__(app, spec, table, producer)
+        self.regroup = regroup
+        self.partitions = partitions
+        self._encode = msgspec.json.Encoder().encode
+        self._homes: dict[str, int] = {}
+        self._sent: dict[int, int] = {}  # input partition -> last watermark sent
+
+    def new_partition(self, records: Iterable[tuple[bytes, bytes]]) -> RegroupPartition:
+        """The input partition's clock, from its mark."""
+        return RegroupPartition.restore(self.regroup, records)
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Drop the state of revoked partitions, and what was sent for them."""
+        partitions = list(partitions)
+        for partition in partitions:
+            self._sent.pop(partition, None)
+        super().forget(partitions)
+
+    async def apply(
+        self,
+        partition: int,
+        outcome: BatchOutcome,
+        side_sends: list[Awaitable[RecordMetadata]],
+    ) -> None:
+        """Forwards and watermarks first (durable before the mark that covers them), then the
+        mark: a crash in between forwards again, and the downstream half skips the repeats."""
+        producer, topic = self.producer, self.spec.output_topic
+        for late in outcome.late:
+            side_sends.append(await self._send_late(partition, late))
+        homes = self._homes
+        source = str(partition).encode()
+        for forward in outcome.results:
+            home = homes.get(forward.key)
+            if home is None:
+                if len(homes) > 1_000_000:
+                    homes.clear()
+                home = homes[forward.key] = partition_for(forward.key, self.partitions)
+            event = forward.event
+            side_sends.append(
+                await producer.send(
+                    topic,
+                    forward.key.encode(),
+                    self._encode(event.record),
+                    source_partition=partition,
+                    partition=home,
+                    headers=[(SOURCE_HEADER, source), (OFFSET_HEADER, b"%d" % event.offset)],
+                )
+            )
+        part = self.loaded(partition)
+        if (
+            part is not None
+            and part.stream_time >= 0
+            and self._sent.get(partition) != (part.stream_time)
+        ):
+            watermark = b"%d" % part.stream_time
+            readable = b'{"watermark":%d,"source_partition":%d}' % (part.stream_time, partition)
+            for target in range(self.partitions):
+                side_sends.append(
+                    await producer.send(
+                        topic,
+                        None,
+                        readable,
+                        source_partition=partition,
+                        partition=target,
+                        headers=[(SOURCE_HEADER, source), (WATERMARK_HEADER, watermark)],
+                    )
+                )
+            self._sent[partition] = part.stream_time
+        delivered = await producer.delivered(side_sends)
+        marked = await self.store.write(
+            partition, [(MARK_KEY, outcome.mark)] if outcome.mark else []
+        )
+        delivered += await producer.delivered(marked)
+        self.store.mark_persisted(partition, delivered)
+        if outcome.late:
+            self.late_events.inc(len(outcome.late))
+
+
+class WatermarkedRouter(SourceRouter):
+    """The downstream half: reads a repartition topic for one pipeline, whose clock is the
+    minimum watermark of the ``feeding`` input partitions."""
+
+    def __init__(self, *args: Any, feeding: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.feeding = feeding
+
+    async def close_idle(self, idle_ms: int) -> None:
+        """Idle close happens upstream: an idle input partition's watermark moves instead."""
+
+    async def _fold_batch(
+        self, partition: int, batch: Sequence[SourceRecord], keep_messages: bool
+    ) -> None:
+        started = time.perf_counter()
+        (pipeline,) = self.pipelines
+        part = await pipeline.partition(partition)
+        buffer = self._buffer_for(partition)
+        (pending,) = buffer.outcomes
+        floor = part.applied_offset
+        self._events_in.inc(len(batch))
+        decode, key_of, ts_of = self.schema.decode, self.schema.key_of, self.schema.ts_of
+        events: list[Event] = []
+        replayed = accepted = 0
+        for message in batch:
+            offset = message.offset
+            if offset <= floor:
+                replayed += 1
+                continue
+            headers = dict(message.headers or ())
+            source = int(headers.get(SOURCE_HEADER, b"-1"))
+            watermark = headers.get(WATERMARK_HEADER)
+            if watermark is not None:
+                if events:
+                    segment = part.process(events, through_offset=offset - 1)
+                    pending.add(segment)
+                    accepted += segment.accepted
+                    events = []
+                moved = part.watermark(source, int(watermark), self.feeding)
+                part.applied_offset = max(part.applied_offset, offset)
+                pending.add(part.close_due(moved))
+                continue
+            if part.forwarded_before(source, int(headers.get(OFFSET_HEADER, b"-1"))):
+                replayed += 1
+                continue
+            try:
+                record = decode(message.value)
+            except InvalidRecord as exc:  # not written by faustapp: kept, never dropped
+                buffer.side_sends.append(await self._dead_letter(message, str(exc)))
+                continue
+            events.append(Event(key_of(record), ts_of(record), record, offset))
+        outcome = part.process(events, through_offset=batch[-1].offset if batch else -1)
+        pending.add(outcome)
+        accepted += outcome.accepted
+        if accepted:
+            pipeline.accepted.inc(accepted)
+        if replayed:
+            self._replayed.inc(replayed)
+        buffer.events += len(batch)
+        if keep_messages:
+            buffer.offsets.extend([record.offset for record in batch])
+        self._batch_seconds.observe(time.perf_counter() - started)
