@@ -68,6 +68,7 @@ __all__ = [
     "Number",
     "PipelineDecl",
     "Quantile",
+    "RankingDecl",
     "Record",
     "Schema",
     "Source",
@@ -150,6 +151,31 @@ class DerivedOutput:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class RankingDecl:
+    """A ranking across every key of a window (a global top-K): ``parent``'s final rows of each
+    window meet under one ``key`` and the ``k`` with the highest ``score`` are published."""
+
+    name: str
+    parent: PipelineDecl
+    k: int
+    score: str
+    fields: tuple[str, ...]
+    key: str
+    above: float | None
+    output: str
+    table: str
+    description: str = ""
+
+    @property
+    def step_ms(self) -> int:
+        """How often the parent's windows start: one ranking per parent window."""
+        windows = self.parent.windows
+        if not isinstance(windows, HoppingWindows):
+            raise TypeError(f"{self.name}: a ranking needs tumbling or hopping windows")
+        return windows.step_ms
+
+
 @dataclass(frozen=True, eq=False)
 class Source:
     """An input topic and the schema of its records; pipelines declared on it share one decode,
@@ -219,6 +245,40 @@ class Source:
             if name not in schema.fields:
                 raise ValueError(f"{pipeline}: carried field {name!r} is not in {schema.name}")
 
+    def rank(
+        self,
+        name: str,
+        parent: PipelineDecl,
+        *,
+        k: int,
+        score: str,
+        fields: tuple[str, ...] = (),
+        key: str = "top",
+        above: float | None = None,
+        output: str | None = None,
+        description: str = "",
+    ) -> RankingDecl:
+        """Declare a global ranking of ``parent``'s rows per window: the ``k`` highest
+        ``score`` (ties by the parent's key, ascending; only scores above ``above``), published
+        under ``key`` as ``{window_start, window_end, items: [{id, score, *fields}]}``."""
+        if parent.source is not self:
+            raise ValueError(f"{name!r}: {parent.name!r} reads another source")
+        ranking = RankingDecl(
+            name,
+            parent,
+            k,
+            score,
+            tuple(fields),
+            key,
+            above,
+            output or name,
+            f"{name}-ranking",
+            description,
+        )
+        ranking.step_ms  # noqa: B018 - a parent without fixed windows fails here, not at start
+        self.catalog.add(ranking)
+        return ranking
+
     def derive(
         self,
         name: str,
@@ -242,7 +302,7 @@ class Catalog:
 
     def __init__(self) -> None:
         self.sources: dict[str, Source] = {}
-        self.pipelines: dict[str, PipelineDecl | DerivedOutput] = {}
+        self.pipelines: dict[str, PipelineDecl | DerivedOutput | RankingDecl] = {}
 
     def source(self, name: str, *, topic: str, schema: Schema) -> Source:
         """Declare an input topic (once per name; declaring it again returns the same one)."""
@@ -255,7 +315,7 @@ class Catalog:
         self.sources[name] = declared
         return declared
 
-    def add(self, pipeline: PipelineDecl | DerivedOutput) -> None:
+    def add(self, pipeline: PipelineDecl | DerivedOutput | RankingDecl) -> None:
         """Register a pipeline; names are unique across every use."""
         if pipeline.name in self.pipelines:
             raise ValueError(f"pipeline {pipeline.name!r} is declared twice")
@@ -265,7 +325,7 @@ class Catalog:
         """Every declared pipeline name, in declaration order."""
         return list(self.pipelines)
 
-    def select(self, names: tuple[str, ...]) -> list[PipelineDecl | DerivedOutput]:
+    def select(self, names: tuple[str, ...]) -> list[PipelineDecl | DerivedOutput | RankingDecl]:
         """The pipelines ``names`` pick (``all``: every one); KeyError names the unknown."""
         if "all" in names:
             return list(self.pipelines.values())
@@ -274,7 +334,7 @@ class Catalog:
             raise KeyError(", ".join(unknown))
         return [self.pipelines[name] for name in names]
 
-    def __iter__(self) -> Iterator[PipelineDecl | DerivedOutput]:
+    def __iter__(self) -> Iterator[PipelineDecl | DerivedOutput | RankingDecl]:
         return iter(self.pipelines.values())
 
 

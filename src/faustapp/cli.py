@@ -1,4 +1,5 @@
-"""The ``faustapp`` command: our own generator subcommands, everything else goes to Faust."""
+"""The ``faustapp`` command: our own ``generate`` and ``tail`` subcommands, everything else goes
+to Faust."""
 
 from __future__ import annotations
 
@@ -8,12 +9,23 @@ import contextlib
 import math
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from aiokafka.errors import KafkaError
 
-from faustapp.generator import DATASETS, LOGS, SENSORS, TRADES, Dataset, GeneratorConfig, produce
+from faustapp.generator import (
+    CLICKS,
+    DATASETS,
+    LOGS,
+    PRODUCTS,
+    SENSORS,
+    TRADES,
+    Dataset,
+    GeneratorConfig,
+    produce,
+)
 from faustapp.settings import Settings, SettingsError
+from faustapp.tail import TopicMissing, build_parser, tail
 
 #: Exit status for a run stopped by Ctrl-C or SIGTERM, as shells report it for SIGINT.
 EXIT_INTERRUPTED = 130
@@ -22,9 +34,14 @@ EXIT_FAILED = 1
 
 
 def main() -> None:
-    """Console-script entry point, so one command covers both the generator and the worker."""
+    """Console-script entry point, so one command covers the generator, tail and the worker."""
     argv = sys.argv[1:]
-    code = run_generate(argv[1:]) if argv[:1] == ["generate"] else run_faust()
+    if argv[:1] == ["generate"]:
+        code = run_generate(argv[1:])
+    elif argv[:1] == ["tail"]:
+        code = run_tail(argv[1:])
+    else:
+        code = run_faust()
     if code:
         sys.exit(code)
 
@@ -63,6 +80,7 @@ def run_generate(argv: Sequence[str]) -> int:
             partitions=options.partitions if options.partitions else settings.partitions,
             replication_factor=options.replication_factor,
             dataset=options.dataset,
+            **{name: getattr(options, name) for name in _DATASET_OPTIONS if name in options},
         )
     except ValueError as error:
         dataset_parsers[options.dataset].error(str(error))
@@ -70,6 +88,48 @@ def run_generate(argv: Sequence[str]) -> int:
         return asyncio.run(_produce_until_signalled(config, settings.bootstrap_servers))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def run_tail(argv: Sequence[str]) -> int:
+    """Parse ``tail ...`` options and print the topic's records; returns the exit status."""
+    options = build_parser().parse_args(list(argv))
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        return _usage_error(error)
+    try:
+        return asyncio.run(_tail_until_signalled(options, settings))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+async def _tail_until_signalled(options: argparse.Namespace, settings: Settings) -> int:
+    bootstrap = settings.bootstrap_servers
+    stop = asyncio.Event()
+    with _stop_on_signals(stop):
+        try:
+            printed = await tail(
+                options.topic,
+                bootstrap,
+                from_beginning=options.from_beginning,
+                key=options.key,
+                count=options.count,
+                stop=stop,
+                notice=sys.stderr,
+            )
+        except TopicMissing as error:
+            hint = ""
+            prefixed = settings.topic(options.topic)
+            if prefixed != options.topic:
+                hint = f" (the name is taken as given; with FAUSTAPP_TOPIC_PREFIX: {prefixed!r})"
+            print(f"error: {error}{hint}", file=sys.stderr)
+            return EXIT_FAILED
+        except KafkaError as error:
+            print(f"error: cannot read from Kafka at {bootstrap}: {error}", file=sys.stderr)
+            return EXIT_FAILED
+    if stop.is_set() and (options.count is None or printed < options.count):
+        return EXIT_INTERRUPTED
+    return 0
 
 
 #: Per dataset: help line, description, the dataset's own name for ``--keys`` and its help.
@@ -101,7 +161,32 @@ _SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
         "--services",
         "distinct services: gateway, search, catalog, ..., then svc-12, svc-13, ...",
     ),
+    CLICKS: (
+        "shop click events to the clicks topic",
+        "Produce shop click events keyed by user id: per user, sessions of views, clicks, "
+        "add-to-carts and purchases (seconds to minutes apart within a session, more than 40 "
+        "minutes of event time between a user's sessions) over the items sku-0, sku-1, ... of "
+        "'generate products', drawn from a skewed popularity. Sessions keep that pace while "
+        "there are about 500 users per event per second. Event-time disorder is bounded (each "
+        "ts lies in [nominal - disorder-ms, nominal]) and a share of records is malformed. The "
+        "broker comes from FAUSTAPP_BROKER.",
+        "--users",
+        "distinct users: u-0, u-1, ...",
+    ),
+    PRODUCTS: (
+        "the product catalogue to the compacted products topic",
+        "Produce the product catalogue keyed by item id to a compacted topic (created with "
+        "cleanup.policy=compact): every item sku-0, sku-1, ... once, then updates (a new price, "
+        "sometimes a new category) and tombstones (null values that delete an item, which a "
+        "later update lists again). Malformed records come after the catalogue, each followed "
+        "by its item's valid value again. Products carry no event time: records are timed by "
+        "the slot clock and --disorder-ms has no effect. The broker comes from FAUSTAPP_BROKER.",
+        "--items",
+        "catalogue items sku-0 .. sku-{N-1}, the first N records",
+    ),
 }
+#: Options of one dataset only, passed to the generator when the dataset's parser has them.
+_DATASET_OPTIONS = ("items", "delete_ratio")
 
 
 def build_generate_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -117,8 +202,29 @@ def build_generate_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse
     for dataset, (help_line, description, keys_flag, keys_help) in _SUBCOMMANDS.items():
         dataset_parser = subcommands.add_parser(dataset, help=help_line, description=description)
         _add_generator_options(dataset_parser, DATASETS[dataset], keys_flag, keys_help)
+        _add_dataset_options(dataset_parser, dataset)
         dataset_parsers[dataset] = dataset_parser
     return parser, dataset_parsers
+
+
+def _add_dataset_options(parser: argparse.ArgumentParser, dataset: str) -> None:
+    defaults = GeneratorConfig.for_dataset(dataset)
+    if dataset == CLICKS:
+        parser.add_argument(
+            "--items",
+            type=_at_least(1),
+            default=defaults.items,
+            help="items the clicks are about, sku-0 .. sku-{N-1}: the ids of 'generate "
+            "products --items N' (default: %(default)s)",
+        )
+    elif dataset == PRODUCTS:
+        parser.add_argument(
+            "--delete-ratio",
+            type=_ratio,
+            default=defaults.delete_ratio,
+            help="probability in [0, 1] that a record after the catalogue is a tombstone "
+            "(default: %(default)g)",
+        )
 
 
 def _add_generator_options(
@@ -126,6 +232,8 @@ def _add_generator_options(
 ) -> None:
     defaults = GeneratorConfig.for_dataset(info.name)
     records, record = info.record_noun, info.record_singular
+    timed = info.name != PRODUCTS
+    moment = "event time" if timed else "Kafka timestamp"
     parser.add_argument(
         "--topic",
         default=None,
@@ -156,8 +264,9 @@ def _add_generator_options(
         "--disorder-ms",
         type=_at_least(0),
         default=defaults.disorder_ms,
-        help=f"maximum shift of a {record} back in event time, never forward "
-        "(default: %(default)s)",
+        help=f"maximum shift of a {record} back in event time, never forward (default: %(default)s)"
+        if timed
+        else f"no effect: {records} carry no event time (default: %(default)s)",
     )
     parser.add_argument(
         "--bad-ratio",
@@ -172,14 +281,14 @@ def _add_generator_options(
         "--start-ms",
         type=_at_least(0),
         default=None,
-        help=f"event time (epoch ms) of the first {record} (default: now)",
+        help=f"{moment} (epoch ms) of the first {record} (default: now)",
     )
     parser.add_argument(
         "--interval-ms",
         type=_non_negative_float,
         default=None,
-        help=f"event-time step between consecutive {records} (default: 1000/rate, or 1 if "
-        "--rate 0), so event time tracks the wall clock",
+        help=f"{moment} step between consecutive {records} (default: 1000/rate, or 1 if "
+        f"--rate 0), so {moment} tracks the wall clock",
     )
     parser.add_argument(
         "--partitions",
@@ -196,16 +305,17 @@ def _add_generator_options(
     parser.add_argument("--quiet", action="store_true", help="no progress or summary output")
 
 
-async def _produce_until_signalled(config: GeneratorConfig, bootstrap: str) -> int:
-    stop = asyncio.Event()
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event, notice: str | None = None) -> Iterator[None]:
+    """While inside, SIGINT or SIGTERM sets ``stop`` (printing ``notice`` the first time)."""
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
 
     def request_stop(signum: signal.Signals) -> None:
-        if not stop.is_set() and not config.quiet:
-            print("stopping: flushing what was sent (interrupt again to abort)", file=sys.stderr)
+        if not stop.is_set() and notice:
+            print(notice, file=sys.stderr)
         stop.set()
-        # A second signal should kill the process the usual way, even if the flush hangs.
+        # A second signal should kill the process the usual way, even if stopping hangs.
         loop.remove_signal_handler(signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -213,13 +323,21 @@ async def _produce_until_signalled(config: GeneratorConfig, bootstrap: str) -> i
             loop.add_signal_handler(signum, request_stop, signum)
             installed.append(signum)
     try:
-        report = await produce(config, bootstrap, stop=stop)
-    except KafkaError as error:
-        print(f"error: cannot produce to Kafka at {bootstrap}: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        yield
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+
+
+async def _produce_until_signalled(config: GeneratorConfig, bootstrap: str) -> int:
+    stop = asyncio.Event()
+    notice = None if config.quiet else "stopping: flushing what was sent (interrupt again to abort)"
+    with _stop_on_signals(stop, notice):
+        try:
+            report = await produce(config, bootstrap, stop=stop)
+        except KafkaError as error:
+            print(f"error: cannot produce to Kafka at {bootstrap}: {error}", file=sys.stderr)
+            return EXIT_FAILED
     if report.failed:
         return EXIT_FAILED
     if report.interrupted:

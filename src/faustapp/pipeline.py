@@ -305,9 +305,7 @@ class SourceRouter:
         if replayed:
             self._replayed.inc(replayed)
         for pipeline, pending, part in zip(self.pipelines, buffer.outcomes, parts, strict=True):
-            where = pipeline.spec.where
-            mine = events if where is None else [e for e in events if where(e.record)]
-            outcome = part.process(mine, through_offset=last_offset)
+            outcome = part.process(events, through_offset=last_offset)
             pending.add(outcome)
             if outcome.accepted:
                 pipeline.accepted.inc(outcome.accepted)

@@ -18,6 +18,7 @@ from typing import Any
 
 import faust
 import msgspec
+import orjson
 from aiokafka.structs import RecordMetadata
 
 from faustapp.fastpath import SourceRecord
@@ -129,6 +130,64 @@ class RegroupPipeline(WindowedPipeline):
             self.late_events.inc(len(outcome.late))
 
 
+async def send_watermark(
+    producer: PartitionProducer, topic: str, partition: int, stream_time: int, partitions: int
+) -> list[Awaitable[RecordMetadata]]:
+    """Tell every partition of ``topic`` how far ``partition``'s stream time has come."""
+    headers = [(SOURCE_HEADER, b"%d" % partition), (WATERMARK_HEADER, b"%d" % stream_time)]
+    readable = b'{"watermark":%d,"source_partition":%d}' % (stream_time, partition)
+    return [
+        await producer.send(
+            topic, None, readable, source_partition=partition, partition=target, headers=headers
+        )
+        for target in range(partitions)
+    ]
+
+
+class ResultRelay:
+    """Hands one stage's final results to the stage that ranks them, all under one key, with the
+    stage's stream time as a watermark (:class:`faustapp.windowed.Relay`)."""
+
+    def __init__(self, topic: str, key: str, partitions: int) -> None:
+        self.topic = topic
+        self.key = key
+        self.partitions = partitions
+        self.home = partition_for(key, partitions)
+        self._sent: dict[int, int] = {}
+
+    async def forward(
+        self,
+        producer: PartitionProducer,
+        partition: int,
+        results: list[dict[str, Any]],
+        stream_time: int,
+    ) -> list[Awaitable[RecordMetadata]]:
+        """Results first, then the watermark: the next stage sees them before it may close."""
+        key = self.key.encode()
+        source = [(SOURCE_HEADER, b"%d" % partition)]
+        futures = []
+        for result in results:
+            # The row's time is its window's last millisecond: the ranking window that holds it
+            # closes exactly when every feeding partition has closed this window.
+            value = orjson.dumps({**result, "rank_key": self.key, "ts": result["window_end"] - 1})
+            futures.append(
+                await producer.send(
+                    self.topic,
+                    key,
+                    value,
+                    source_partition=partition,
+                    partition=self.home,
+                    headers=source,
+                )
+            )
+        if stream_time >= 0 and self._sent.get(partition) != stream_time:
+            futures += await send_watermark(
+                producer, self.topic, partition, stream_time, self.partitions
+            )
+            self._sent[partition] = stream_time
+        return futures
+
+
 class WatermarkedRouter(SourceRouter):
     """The downstream half: reads a repartition topic for one pipeline, whose clock is the
     minimum watermark of the ``feeding`` input partitions."""
@@ -171,7 +230,8 @@ class WatermarkedRouter(SourceRouter):
                 part.applied_offset = max(part.applied_offset, offset)
                 pending.add(part.close_due(moved))
                 continue
-            if part.forwarded_before(source, int(headers.get(OFFSET_HEADER, b"-1"))):
+            position = headers.get(OFFSET_HEADER)
+            if position is not None and part.forwarded_before(source, int(position)):
                 replayed += 1
                 continue
             try:

@@ -10,17 +10,36 @@ from operator import attrgetter
 from typing import Any
 
 import faust
+import msgspec
 from faust.types import TP
 
 from faustapp import fastpath
-from faustapp.api import Catalog, Configured, DerivedOutput, PipelineDecl, Source
+from faustapp.api import (
+    Catalog,
+    Configured,
+    DerivedOutput,
+    PipelineDecl,
+    RankingDecl,
+    Record,
+    Source,
+)
 from faustapp.pipeline import PipelineSpec, SourceRouter, WindowedPipeline
-from faustapp.repartition import RegroupPipeline, WatermarkedRouter, repartition_topic
+from faustapp.repartition import (
+    RegroupPipeline,
+    ResultRelay,
+    WatermarkedRouter,
+    repartition_topic,
+)
 from faustapp.schema import Schema
 from faustapp.settings import Settings, SettingsError
+from faustapp.tables.measures import Max, Measure, Min
+from faustapp.tables.ranking import Ranked
 from faustapp.tables.regroup import RegroupSpec
 from faustapp.tables.state import WindowSpec
+from faustapp.tables.windows import tumbling
 from faustapp.topics import DLQ, LATE
+
+Declared = PipelineDecl | DerivedOutput | RankingDecl
 
 
 @dataclass
@@ -29,7 +48,7 @@ class Deployment:
 
     routers: dict[str, SourceRouter] = field(default_factory=dict)
     pipelines: dict[str, WindowedPipeline] = field(default_factory=dict)
-    selected: dict[str, PipelineDecl | DerivedOutput] = field(default_factory=dict)
+    selected: dict[str, Declared] = field(default_factory=dict)
     router_of: dict[str, SourceRouter] = field(default_factory=dict)
     """Router of each selected pipeline name (a derived output: its parent's source)."""
 
@@ -43,7 +62,9 @@ class Deployment:
             await router.flush_due(force=force)
 
 
-def choose(catalog: Catalog, names: tuple[str, ...]) -> list[PipelineDecl | DerivedOutput]:
+def choose(
+    catalog: Catalog, names: tuple[str, ...]
+) -> list[PipelineDecl | DerivedOutput | RankingDecl]:
     """The declared pipelines ``FAUSTAPP_PIPELINES`` names, or a SettingsError listing them all."""
     try:
         return catalog.select(names)
@@ -61,9 +82,11 @@ def deploy(app: faust.App, settings: Settings, catalog: Catalog) -> Deployment:
     deployment.selected = {decl.name: decl for decl in chosen}
     windowed: dict[str, PipelineDecl] = {}  # in declaration order, parents of derived included
     for decl in catalog:
-        if isinstance(decl, DerivedOutput) and decl.name in deployment.selected:
+        if decl.name not in deployment.selected:
+            continue
+        if isinstance(decl, (DerivedOutput, RankingDecl)):
             windowed.setdefault(decl.parent.name, decl.parent)
-        elif decl.name in deployment.selected:
+        else:
             windowed.setdefault(decl.name, decl)
     by_source: dict[str, list[PipelineDecl]] = {}
     for decl in windowed.values():
@@ -72,10 +95,16 @@ def deploy(app: faust.App, settings: Settings, catalog: Catalog) -> Deployment:
         source = catalog.sources[source_name]
         router = _deploy_source(app, settings, catalog, source, decls, deployment)
         deployment.routers[source_name] = router
+    for decl in deployment.selected.values():
+        if isinstance(decl, RankingDecl):
+            _deploy_ranking(app, settings, decl, deployment)
     for name, decl in deployment.selected.items():
-        parent = decl.parent if isinstance(decl, DerivedOutput) else decl
+        parent = decl if isinstance(decl, PipelineDecl) else decl.parent
         deployment.router_of[name] = deployment.routers.get(
-            f"{parent.source.name}/{parent.name}", deployment.routers[parent.source.name]
+            f"{parent.source.name}/{name}",
+            deployment.routers.get(
+                f"{parent.source.name}/{parent.name}", deployment.routers[parent.source.name]
+            ),
         )
     _wire(app, settings, deployment)
     return deployment
@@ -102,7 +131,9 @@ def _deploy_source(
         upstream = replace(
             spec, output_topic=topic, key_field=source.schema.key, emit=False, derived=()
         )
-        regroup = RegroupSpec(decl.windows, settings.grace_ms, attrgetter(decl.by))
+        regroup = RegroupSpec(
+            decl.windows, settings.grace_ms, attrgetter(decl.by), where=decl.where
+        )
         table = _table(app, settings, f"{decl.name}-regroup")
         router.attach(
             RegroupPipeline(app, upstream, table, router.producer, regroup, settings.partitions)
@@ -115,7 +146,8 @@ def _deploy_source(
             source.schema.regrouped(decl.by),
             feeding=settings.partitions,
         )
-        regrouped = replace(spec, window=replace(spec.window, watermarked=True))
+        # Filtered upstream: what arrives downstream is windowed whole.
+        regrouped = replace(spec, window=replace(spec.window, watermarked=True, where=None))
         table = _table(app, settings, decl.table)
         deployment.pipelines[decl.name] = downstream.add(regrouped, table)
         deployment.routers[f"{source.name}/{decl.name}"] = downstream
@@ -130,11 +162,80 @@ def _deploy_source(
     return router
 
 
+def _deploy_ranking(
+    app: faust.App, settings: Settings, ranking: RankingDecl, deployment: Deployment
+) -> None:
+    """The second stage of a global top-K: the parent's final rows of a window, relayed under
+    one key with watermarks, ranked once every feeding partition has closed that window."""
+    topic = settings.topic(repartition_topic(settings.app_id, ranking.name))
+    parent = deployment.pipelines[ranking.parent.name]
+    parent.relay = ResultRelay(topic, ranking.key, settings.partitions)
+    row = msgspec.defstruct(
+        f"{ranking.name}-row",
+        [
+            ("rank_key", str),
+            ("ts", int),
+            ("window_start", int),
+            ("window_end", int),
+            (ranking.parent.key, Any),
+            (ranking.score, Any),
+            *((name, Any) for name in ranking.fields),
+        ],
+        bases=(Record,),
+    )
+    ranked = Ranked(
+        ranking.k,
+        id_field=ranking.parent.key,
+        score=ranking.score,
+        fields=ranking.fields,
+        above=ranking.above,
+    )
+    measures = {
+        "window_start": Min("window_start"),
+        "window_end": Max("window_end"),
+        "items": Measure("ranking", ranked, ranked.ranking),
+    }
+    spec = PipelineSpec(
+        name=ranking.name,
+        output_topic=settings.topic(ranking.output),
+        key_field="rank_key",
+        window=WindowSpec.of(tumbling(ranking.step_ms), settings.grace_ms, measures, True),
+        late_topic=settings.topic(LATE),
+        select=_ranking_record,
+    )
+    router = _router(
+        app,
+        settings,
+        f"{ranking.name}-ranking",
+        topic,
+        Schema(row, key="rank_key", ts="ts", key_is_id=False),
+        feeding=settings.partitions,
+    )
+    deployment.pipelines[ranking.name] = router.add(spec, _table(app, settings, ranking.table))
+    deployment.routers[f"{ranking.parent.source.name}/{ranking.name}"] = router
+    router.declare_outputs(
+        _topic(app, settings, name, prefixed=False)
+        for name in (spec.output_topic, settings.topic(LATE), settings.topic(DLQ))
+    )
+    _subscribe(app, settings, router)
+
+
+def _ranking_record(result: dict[str, Any]) -> dict[str, Any] | None:
+    """A window's ranking as published (nothing when no row made it)."""
+    if not result["items"]:
+        return None
+    return {
+        "window_start": int(result["window_start"]),
+        "window_end": int(result["window_end"]),
+        "items": result["items"],
+    }
+
+
 def _spec(
     settings: Settings,
     catalog: Catalog,
     decl: PipelineDecl,
-    selected: dict[str, PipelineDecl | DerivedOutput],
+    selected: dict[str, Declared],
 ) -> PipelineSpec:
     derived = tuple(
         (settings.topic(d.output), _built(d.select, settings))
@@ -145,10 +246,9 @@ def _spec(
         name=decl.name,
         output_topic=settings.topic(decl.output),
         key_field=decl.key,
-        window=WindowSpec.of(decl.windows, settings.grace_ms, decl.measures),
+        window=WindowSpec.of(decl.windows, settings.grace_ms, decl.measures, where=decl.where),
         late_topic=settings.topic(LATE),
         select=_built(decl.select, settings),
-        where=decl.where,
         emit=decl.name in selected,
         derived=derived,
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 import msgspec
@@ -29,6 +29,19 @@ log = logging.getLogger(__name__)
 Partition = PartitionWindows | SlidingPartition
 
 
+class Relay(Protocol):
+    """Hands a stage's final results, and its clock as a watermark, to the next stage."""
+
+    async def forward(
+        self,
+        producer: PartitionProducer,
+        partition: int,
+        results: list[dict[str, Any]],
+        stream_time: int,
+    ) -> list[Awaitable[RecordMetadata]]:
+        """Queue the results and the watermark; the futures of what was sent."""
+
+
 class PartitionNotReady(Exception):
     """The key's partition is not active on this worker right now (rebalance or recovery)."""
 
@@ -44,8 +57,6 @@ class PipelineSpec:
     late_topic: str = LATE
     select: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
     """Optional last step: reshape a result, or drop it by returning None (alerts)."""
-    where: Callable[[Any], bool] | None = None
-    """Optional filter: only records it accepts are windowed (the others are not late either)."""
     emit: bool = True
     """Whether results go to ``output_topic`` (False: only derived outputs are selected)."""
     derived: tuple[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]], ...] = ()
@@ -124,6 +135,8 @@ class WindowedPipeline:
         self.producer = producer
         self.store = TableStore(app, table, producer)
         self._parts: dict[int, Partition] = {}
+        self.relay: Relay | None = None
+        """Where final results also go for a stage fed by this one (a ranking), if any."""
         self.accepted = metrics.EVENTS_ACCEPTED.labels(spec.name)
         # Counters exist at 0 from the start, so the first increase is visible to rate().
         self.windows_closed = metrics.WINDOWS_CLOSED.labels(spec.name)
@@ -196,14 +209,22 @@ class WindowedPipeline:
         # 2. The mark, then the results: a crash in between re-emits identical results.
         second = await store.write(partition, [(MARK_KEY, outcome.mark)] if outcome.mark else [])
         emitted = 0
+        relayed: list[dict[str, Any]] = []
         for result in outcome.results:
-            for topic, record in self._outputs(result.as_dict(self.spec.key_field)):
+            published, routes = self._route(result.as_dict(self.spec.key_field))
+            for topic, record in routes:
                 emitted += 1
                 second.append(
                     await producer.send(
                         topic, result.key.encode(), orjson.dumps(record), source_partition=partition
                     )
                 )
+            if published is not None and self.relay is not None:
+                relayed.append(published)
+        if self.relay is not None:
+            part = self.loaded(partition)
+            clock = part.stream_time if part is not None else -1
+            second += await self.relay.forward(producer, partition, relayed, clock)
         delivered += await producer.delivered(second)
         # 3. Only now may state that produced those results leave the table.
         third = await store.write(
@@ -216,19 +237,23 @@ class WindowedPipeline:
         if outcome.late:
             self.late_events.inc(len(outcome.late))
 
-    def _outputs(self, result: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Where a final result goes: the pipeline's topic (through ``select``), and every derived
-        output's topic (through its own select, from what the pipeline publishes)."""
+    def _route(
+        self, result: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, list[tuple[str, dict[str, Any]]]]:
+        """What the pipeline publishes of a final result (``select``, None to publish nothing),
+        and where it goes: its own topic and every derived output's (through their select)."""
         spec = self.spec
         published = result if spec.select is None else spec.select(result)
         if published is None:
-            return
+            return None, []
+        routes = []
         for topic, select in spec.derived:
             derived = select(dict(published))
             if derived is not None:
-                yield topic, derived
+                routes.append((topic, derived))
         if spec.emit:
-            yield spec.output_topic, published
+            routes.append((spec.output_topic, published))
+        return published, routes
 
     async def _send_late(self, partition: int, late: LateEvent) -> Awaitable[RecordMetadata]:
         event = late.event

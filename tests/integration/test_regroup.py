@@ -4,6 +4,7 @@ repartition topic whose stage closes windows by the minimum watermark of every i
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from collections import defaultdict
 
@@ -89,3 +90,75 @@ def test_a_fast_partition_never_closes_a_window_a_slow_one_still_feeds(
     assert [(r["user_id"], r["ts"], r["page"]) for r in late_records] == [
         (users[0], start + 5_000, "/home")
     ]
+
+
+def test_trending_items_rank_every_item_of_a_window_across_partitions(
+    kafka_bootstrap, make_worker, event_clock
+):
+    prefix = f"tr-{uuid.uuid4().hex[:6]}."
+    worker = make_worker(
+        FAUSTAPP_TOPIC_PREFIX=prefix,
+        FAUSTAPP_PARTITIONS=str(PARTITIONS),
+        FAUSTAPP_GRACE_MS=str(GRACE_MS),
+        FAUSTAPP_PIPELINES="trending-items",
+    ).start()
+    worker.wait_ready(timeout=120, partitions=PARTITIONS)
+    start = event_clock.allocate(minutes=15)
+    users = list(key_per_partition("buyer", PARTITIONS).values())
+    rng = random.Random(7)
+    events = ("view", "view", "view", "click", "add_to_cart", "purchase")
+    clicks = []
+    for i in range(600):
+        kind = rng.choice(events)
+        item = f"sku-{min(int(rng.paretovariate(1.2)), 30)}" if rng.random() < 0.9 else None
+        clicks.append(
+            {
+                "user_id": rng.choice(users),
+                "ts": start + i * 400,  # four minutes of events
+                "event": kind,
+                "page": f"/product/{item}" if item else "/",
+                "item_id": item,
+                "amount": 10.0 if kind == "purchase" else None,
+            }
+        )
+    closers = [
+        {"user_id": u, "ts": start + 12 * MINUTE, "event": "view", "page": "/"} for u in users
+    ]
+    records = [(c["user_id"].encode(), orjson.dumps(c)) for c in [*clicks, *closers]]
+    asyncio.run(send(kafka_bootstrap, f"{prefix}clicks", records))
+
+    per_window: dict[int, dict[str, list[int]]] = defaultdict(
+        lambda: defaultdict(lambda: [0, 0, 0])
+    )
+    for c in clicks:
+        if c["item_id"] is None:
+            continue
+        slot = {"view": 0, "add_to_cart": 1, "purchase": 2}.get(c["event"])
+        last = c["ts"] - c["ts"] % MINUTE
+        for window_start in range(last - 4 * MINUTE, last + 1, MINUTE):
+            counts = per_window[window_start][c["item_id"]]
+            if slot is not None:
+                counts[slot] += 1
+    want = {}
+    for window_start, items in per_window.items():
+        scored = [
+            (v + 3 * a + 5 * p, item, v, a, p)
+            for item, (v, a, p) in items.items()
+            if v + 3 * a + 5 * p > 0
+        ]
+        scored.sort(key=lambda row: (-row[0], row[1]))
+        if scored:
+            want[window_start] = [
+                {"item_id": i, "score": s, "views": v, "add_to_carts": a, "purchases": p}
+                for s, i, v, a, p in scored[:10]
+            ]
+    got = asyncio.run(
+        wait_for_records(
+            kafka_bootstrap, f"{prefix}trending-items", lambda r: True, len(want), timeout=120
+        )
+    )
+    assert sorted(r["window_start"] for r in got) == sorted(want)
+    for r in got:
+        assert r["_key"] == b"trending"
+        assert r["window_end"] == r["window_start"] + 5 * MINUTE
+        assert r["items"] == want[r["window_start"]], r["window_start"]

@@ -1,5 +1,6 @@
-"""User behaviour on ``clicks``: sessions per user and page statistics per minute (regrouped by
-page, so the same page's events from every user partition meet in one window)."""
+"""User behaviour on ``clicks``: sessions per user, page statistics per minute (regrouped by page,
+so the same page's events from every user partition meet in one window), and trending items (a
+ranking across every item of a 5-minute window)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from faustapp.api import (
     Schema,
     Sum,
     Text,
+    hopping,
     session,
     source,
     tumbling,
@@ -53,6 +55,17 @@ def is_add_to_cart(click: Click) -> bool:
 def is_purchase(click: Click) -> bool:
     """A purchase (it carries its amount)."""
     return click.event == "purchase"
+
+
+def has_item(click: Click) -> bool:
+    """An event about an item (views of the home page are not)."""
+    return click.item_id is not None
+
+
+def with_score(activity: dict[str, Any]) -> dict[str, Any]:
+    """An item's activity in a window, with its trend score: views + 3 carts + 5 purchases."""
+    views, carts, purchases = activity["views"], activity["add_to_carts"], activity["purchases"]
+    return {**activity, "score": views + 3 * carts + 5 * purchases}
 
 
 def purchase_has_amount(click: Click) -> bool:
@@ -110,4 +123,25 @@ page_stats = clicks.window(
     events=Count(),
     views=Count(where=is_view),
     unique_users=DistinctCount("user_id"),
+)
+item_activity = clicks.window(
+    "item-activity-5m",
+    hopping(5 * MINUTE, MINUTE),
+    by="item_id",
+    where=has_item,
+    description="views, add-to-carts, purchases and trend score per item, 5 minutes every minute",
+    views=Count(where=is_view),
+    add_to_carts=Count(where=is_add_to_cart),
+    purchases=Count(where=is_purchase),
+    select=with_score,
+)
+trending_items = clicks.rank(
+    "trending-items",
+    item_activity,
+    k=10,
+    score="score",
+    fields=("views", "add_to_carts", "purchases"),
+    key="trending",
+    above=0,
+    description="the 10 items with the highest trend score of each 5-minute window",
 )

@@ -59,7 +59,7 @@ DATASETS: dict[str, Dataset] = {
         Dataset(TRADES, TRADES_TOPIC, 20, "symbols", "trades", "trade"),
         Dataset(LOGS, APP_LOGS_TOPIC, 12, "services", "log lines", "log line"),
         Dataset(
-            CLICKS, CLICKS_TOPIC, 20_000, "users", "click events", "click event", {"rate": 200.0}
+            CLICKS, CLICKS_TOPIC, 50_000, "users", "click events", "click event", {"rate": 100.0}
         ),
         Dataset(
             PRODUCTS,

@@ -116,11 +116,16 @@ class _Tally:
 
 
 async def ensure_topic(
-    bootstrap: str, topic: str, partitions: int, replication_factor: int = 1
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    replication_factor: int = 1,
+    topic_configs: Mapping[str, str] | None = None,
 ) -> bool:
     """Create the topic up front so partition count is ours, not the broker's auto-create default.
 
-    Returns whether this call created it.
+    ``topic_configs`` (``{"cleanup.policy": "compact"}``) apply to a topic this call creates; an
+    existing topic is left as it is. Returns whether this call created it.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=CLIENT_ID)
     await admin.start()
@@ -128,7 +133,14 @@ async def ensure_topic(
         if topic in await admin.list_topics():
             return False
         response = await admin.create_topics(
-            [NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor)]
+            [
+                NewTopic(
+                    topic,
+                    num_partitions=partitions,
+                    replication_factor=replication_factor,
+                    topic_configs=dict(topic_configs or {}),
+                )
+            ]
         )
         for topic_error in response.topic_errors:
             error_code = topic_error[1]
@@ -158,7 +170,13 @@ async def produce(
     assert config.seed is not None and config.start_ms is not None
     stop = stop if stop is not None else asyncio.Event()
     out = out if out is not None else sys.stderr
-    await ensure_topic(bootstrap, config.topic, config.partitions, config.replication_factor)
+    await ensure_topic(
+        bootstrap,
+        config.topic,
+        config.partitions,
+        config.replication_factor,
+        config.info.topic_configs,
+    )
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=CLIENT_ID,

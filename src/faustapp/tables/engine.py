@@ -128,17 +128,20 @@ class PartitionWindows(PartitionClock):
         outcome = BatchOutcome()
         dirty: dict[tuple[str, int], WindowState] = {}
         absorbed: list[bytes] = []
+        where = self.spec.where
         if self.spec.sessions:
             for event in events:
                 if event.offset <= self.applied_offset:
                     outcome.replayed += 1
                     continue
                 self.applied_offset = event.offset
-                late = self._add_to_session(event, dirty, absorbed)
-                if late is None:
-                    outcome.accepted += 1
-                else:
-                    outcome.late.append(late)
+                # A filtered-out event is neither counted nor late; it still moves the clock.
+                if where is None or where(event.record):
+                    late = self._add_to_session(event, dirty, absorbed)
+                    if late is None:
+                        outcome.accepted += 1
+                    else:
+                        outcome.late.append(late)
                 if event.ts > self.stream_time and not self.spec.watermarked:
                     self.stream_time = event.ts
         else:
@@ -182,6 +185,7 @@ class PartitionWindows(PartitionClock):
         applied, stream_time = self.applied_offset, self.stream_time
         # A stage fed by several partitions keeps the time its watermarks give it.
         limit = -1 if spec.watermarked else 1 << 62
+        where = spec.where
         accepted = replayed = 0
         for event in events:
             offset = event.offset
@@ -190,6 +194,10 @@ class PartitionWindows(PartitionClock):
                 continue
             applied = offset
             ts, key = event.ts, event.key
+            if where is not None and not where(event.record):
+                if stream_time < ts < limit:  # filtered out, but the partition's clock moves
+                    stream_time = ts
+                continue
             final_before = stream_time - behind
             lowest = ts - size + 1
             missed: int | None = None

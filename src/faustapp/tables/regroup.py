@@ -33,6 +33,7 @@ class RegroupSpec:
     windows: HoppingWindows | SessionWindows | SlidingWindows
     grace_ms: int
     new_key: Callable[[Any], Any]
+    where: Callable[[Any], bool] | None = None
 
     def last_window(self, ts: int) -> tuple[Window, int]:
         """The window containing ``ts`` that closes last, and the stream time it closes at."""
@@ -76,14 +77,16 @@ class RegroupPartition(PartitionClock):
         """Late events are named; the others are forwarded, keyed by the new key (events that
         lack it cannot be grouped and are counted as filtered)."""
         outcome = BatchOutcome()
-        new_key = self.spec.new_key
+        new_key, where = self.spec.new_key, self.spec.where
         for event in events:
             if event.offset <= self.applied_offset:
                 outcome.replayed += 1
                 continue
             self.applied_offset = event.offset
             window, closes_at = self.spec.last_window(event.ts)
-            if self.stream_time >= closes_at:
+            if where is not None and not where(event.record):
+                pass  # filtered out: only the clock moves
+            elif self.stream_time >= closes_at:
                 first = self.spec.first_window(event.ts)
                 outcome.late.append(
                     LateEvent(

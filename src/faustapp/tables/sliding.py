@@ -334,11 +334,16 @@ class SlidingPartition(PartitionClock):
         dirty: dict[tuple[str, int], _KeyEvents] = {}
         grace = self.spec.grace_ms
         value_fns = [source.value for source in self.inputs]
+        where = self.spec.where
         for event in events:
             if event.offset <= self.applied_offset:
                 outcome.replayed += 1
                 continue
             self.applied_offset = event.offset
+            if where is not None and not where(event.record):
+                if event.ts > self.stream_time and not self.spec.watermarked:
+                    self.stream_time = event.ts  # filtered out, but the partition's clock moves
+                continue
             if self.stream_time >= event.ts + grace:
                 window = Window(event.ts - self.size, event.ts)
                 outcome.late.append(

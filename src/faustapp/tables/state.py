@@ -50,6 +50,9 @@ class WindowSpec:
     watermarked: bool = False
     """Stream time comes from the watermarks of the partitions feeding this stage, not from
     event times (a regrouped or chained stage)."""
+    where: Callable[[Any], bool] | None = None
+    """Only records it accepts are windowed; the others still move the partition's clock (they
+    are not late either)."""
 
     def __post_init__(self) -> None:
         if self.grace_ms < 0:
@@ -64,10 +67,11 @@ class WindowSpec:
         grace_ms: int,
         measures: dict[str, Measure],
         watermarked: bool = False,
+        where: Callable[[Any], bool] | None = None,
     ) -> WindowSpec:
         """A spec computing the named ``measures`` (states shared where they can be)."""
         aggregates, outputs = plan(measures)
-        return cls(windows, grace_ms, aggregates, outputs, watermarked)
+        return cls(windows, grace_ms, aggregates, outputs, watermarked, where)
 
     def result(self, states: list[Any]) -> dict[str, Any]:
         """The figures of one window's states, under their output names."""
