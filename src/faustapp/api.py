@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from faustapp.schema import EventTime, Id, Integer, Number, Record, Schema, Text
 from faustapp.tables.measures import (
     NEEDS_NUMBERS,
@@ -70,6 +72,7 @@ __all__ = [
     "Quantile",
     "RankingDecl",
     "Record",
+    "Reference",
     "Schema",
     "Source",
     "StdDev",
@@ -78,6 +81,7 @@ __all__ = [
     "TopK",
     "catalog",
     "configured",
+    "reference",
     "hopping",
     "session",
     "sliding",
@@ -177,6 +181,28 @@ class RankingDecl:
 
 
 @dataclass(frozen=True, eq=False)
+class Reference:
+    """A compacted topic read whole by every worker (a global table): the latest record per key,
+    a null value deleting the key. Streams look their events' fields up in it."""
+
+    name: str
+    topic: str
+    schema: Schema
+
+
+@dataclass(frozen=True)
+class Join:
+    """How a source's events are enriched: ``on`` names the event field looked up in
+    ``reference``; ``fields`` maps each new field to the reference record's field; ``missing``
+    gives the new fields' values when the key is not (yet) in the table."""
+
+    reference: Reference
+    on: str
+    fields: dict[str, str]
+    missing: dict[str, Any]
+
+
+@dataclass(frozen=True, eq=False)
 class Source:
     """An input topic and the schema of its records; pipelines declared on it share one decode,
     one dead-letter pass and one routing per batch."""
@@ -185,6 +211,42 @@ class Source:
     topic: str
     schema: Schema
     catalog: Catalog = field(repr=False)
+    parent: Source | None = None
+    """For a joined source: the source whose events it enriches (and whose topic it reads)."""
+    join_spec: Join | None = None
+
+    @property
+    def root(self) -> Source:
+        """The source that reads the topic (a joined source reads its parent's events)."""
+        return self if self.parent is None else self.parent.root
+
+    def join(
+        self,
+        reference: Reference,
+        *,
+        on: str,
+        fields: dict[str, str],
+        missing: dict[str, Any] | None = None,
+    ) -> Source:
+        """The same events enriched from ``reference`` (a stream-table join): for each event,
+        the reference record whose key is the event's ``on`` field, looked up when the event is
+        processed; its ``fields`` are copied in (``missing`` values when there is none)."""
+        if on not in self.schema.fields:
+            raise ValueError(f"cannot join on {on!r}: not a field of {self.schema.name}")
+        for name, taken in fields.items():
+            if taken not in reference.schema.fields:
+                raise ValueError(f"{reference.name} has no field {taken!r} (for {name!r})")
+            if name in self.schema.fields:
+                raise ValueError(f"{name!r} is already a field of {self.schema.name}")
+        missing = dict(missing or {})
+        enriched = msgspec.defstruct(
+            f"{self.schema.name}With{reference.schema.name}",
+            [(name, Any, missing.get(name)) for name in fields],
+            bases=(self.schema.record_type,),
+        )
+        schema = Schema(enriched, key=self.schema.key, ts=self.schema.ts)
+        spec = Join(reference, on, dict(fields), missing)
+        return Source(f"{self.name}+{reference.name}", self.topic, schema, self.catalog, self, spec)
 
     def window(
         self,
@@ -302,7 +364,16 @@ class Catalog:
 
     def __init__(self) -> None:
         self.sources: dict[str, Source] = {}
+        self.references: dict[str, Reference] = {}
         self.pipelines: dict[str, PipelineDecl | DerivedOutput | RankingDecl] = {}
+
+    def reference(self, name: str, *, topic: str, schema: Schema) -> Reference:
+        """Declare a compacted reference topic (once per name)."""
+        existing = self.references.get(name)
+        if existing is not None:
+            return existing
+        declared = self.references[name] = Reference(name, topic, schema)
+        return declared
 
     def source(self, name: str, *, topic: str, schema: Schema) -> Source:
         """Declare an input topic (once per name; declaring it again returns the same one)."""
@@ -345,3 +416,8 @@ catalog = Catalog()
 def source(name: str, *, topic: str, schema: Schema) -> Source:
     """Declare an input topic in the worker's catalog (see :meth:`Catalog.source`)."""
     return catalog.source(name, topic=topic, schema=schema)
+
+
+def reference(name: str, *, topic: str, schema: Schema) -> Reference:
+    """Declare a compacted reference topic in the worker's catalog (a global table to join)."""
+    return catalog.reference(name, topic=topic, schema=schema)

@@ -234,6 +234,11 @@ def _add_generator_options(
     records, record = info.record_noun, info.record_singular
     timed = info.name != PRODUCTS
     moment = "event time" if timed else "Kafka timestamp"
+    disorder_help = (
+        f"maximum shift of a {record} back in event time, never forward (default: %(default)s)"
+        if timed
+        else f"no effect: {records} carry no event time (default: %(default)s)"
+    )
     parser.add_argument(
         "--topic",
         default=None,
@@ -264,9 +269,7 @@ def _add_generator_options(
         "--disorder-ms",
         type=_at_least(0),
         default=defaults.disorder_ms,
-        help=f"maximum shift of a {record} back in event time, never forward (default: %(default)s)"
-        if timed
-        else f"no effect: {records} carry no event time (default: %(default)s)",
+        help=disorder_help,
     )
     parser.add_argument(
         "--bad-ratio",

@@ -13,7 +13,7 @@ import base64
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +91,8 @@ class SourceRouter:
         self._last_activity_ms: dict[int, float] = {}
         self._buffers: dict[int, _PartitionBuffer] = {}
         self._output_topics = list(output_topics)
+        self.gates: list[Callable[[], Awaitable[None]]] = []
+        """Awaited before each batch (a reference table's first load)."""
         self._outputs_declared = False
         self._homes: dict[str, int] = {}  # key -> partition, murmur2 is slow in Python
         self._events_in = metrics.EVENTS_IN.labels(name)
@@ -249,6 +251,8 @@ class SourceRouter:
     ) -> None:
         if not self._outputs_declared:
             await self._declare_outputs()
+        for gate in self.gates:
+            await gate()
         try:
             await self._fold_batch(partition, batch, keep_messages)
         except BaseException:
@@ -305,7 +309,13 @@ class SourceRouter:
         if replayed:
             self._replayed.inc(replayed)
         for pipeline, pending, part in zip(self.pipelines, buffer.outcomes, parts, strict=True):
-            outcome = part.process(events, through_offset=last_offset)
+            enrich = pipeline.spec.enrich
+            mine = (
+                events
+                if enrich is None
+                else [Event(e.key, e.ts, enrich(e.record), e.offset) for e in events]
+            )
+            outcome = part.process(mine, through_offset=last_offset)
             pending.add(outcome)
             if outcome.accepted:
                 pipeline.accepted.inc(outcome.accepted)

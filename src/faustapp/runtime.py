@@ -4,7 +4,7 @@ handling and idle close, once for every source and pipeline; nothing is wired pe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Set
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any
@@ -18,12 +18,15 @@ from faustapp.api import (
     Catalog,
     Configured,
     DerivedOutput,
+    Join,
     PipelineDecl,
     RankingDecl,
     Record,
+    Reference,
     Source,
 )
 from faustapp.pipeline import PipelineSpec, SourceRouter, WindowedPipeline
+from faustapp.reference import ReferenceTable
 from faustapp.repartition import (
     RegroupPipeline,
     ResultRelay,
@@ -47,6 +50,7 @@ class Deployment:
     """What one worker runs: a router per source, a windowed pipeline per selected pipeline."""
 
     routers: dict[str, SourceRouter] = field(default_factory=dict)
+    references: dict[str, ReferenceTable] = field(default_factory=dict)
     pipelines: dict[str, WindowedPipeline] = field(default_factory=dict)
     selected: dict[str, Declared] = field(default_factory=dict)
     router_of: dict[str, SourceRouter] = field(default_factory=dict)
@@ -90,7 +94,7 @@ def deploy(app: faust.App, settings: Settings, catalog: Catalog) -> Deployment:
             windowed.setdefault(decl.name, decl)
     by_source: dict[str, list[PipelineDecl]] = {}
     for decl in windowed.values():
-        by_source.setdefault(decl.source.name, []).append(decl)
+        by_source.setdefault(decl.source.root.name, []).append(decl)
     for source_name, decls in by_source.items():
         source = catalog.sources[source_name]
         router = _deploy_source(app, settings, catalog, source, decls, deployment)
@@ -100,11 +104,10 @@ def deploy(app: faust.App, settings: Settings, catalog: Catalog) -> Deployment:
             _deploy_ranking(app, settings, decl, deployment)
     for name, decl in deployment.selected.items():
         parent = decl if isinstance(decl, PipelineDecl) else decl.parent
+        root = parent.source.root.name
         deployment.router_of[name] = deployment.routers.get(
-            f"{parent.source.name}/{name}",
-            deployment.routers.get(
-                f"{parent.source.name}/{parent.name}", deployment.routers[parent.source.name]
-            ),
+            f"{root}/{name}",
+            deployment.routers.get(f"{root}/{parent.name}", deployment.routers[root]),
         )
     _wire(app, settings, deployment)
     return deployment
@@ -122,6 +125,12 @@ def _deploy_source(
     outputs: list[str] = []
     for decl in decls:
         spec = _spec(settings, catalog, decl, deployment.selected)
+        join = decl.source.join_spec
+        if join is not None:
+            table = _reference(app, settings, join.reference, deployment)
+            spec = replace(spec, enrich=_enricher(join, table, decl.source.schema.record_type))
+            if table.loaded not in router.gates:
+                router.gates.append(table.loaded)
         outputs += [topic for topic, _ in spec.derived] + ([spec.output_topic] if spec.emit else [])
         if decl.by is None:
             deployment.pipelines[decl.name] = router.add(spec, _table(app, settings, decl.table))
@@ -143,7 +152,7 @@ def _deploy_source(
             settings,
             f"{decl.name}-repartition",
             topic,
-            source.schema.regrouped(decl.by),
+            decl.source.schema.regrouped(decl.by),
             feeding=settings.partitions,
         )
         # Filtered upstream: what arrives downstream is windowed whole.
@@ -160,6 +169,47 @@ def _deploy_source(
         each.declare_outputs(_topic(app, settings, name, prefixed=False) for name in names)
     _subscribe(app, settings, router)
     return router
+
+
+def _reference(
+    app: faust.App, settings: Settings, reference: Reference, deployment: Deployment
+) -> ReferenceTable:
+    """The worker's copy of a reference topic (one per topic, started with the app)."""
+    table = deployment.references.get(reference.name)
+    if table is None:
+        # faustapp creates the topic compacted when it is missing, like its own topics.
+        topic = app.topic(
+            settings.topic(reference.topic),
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+            internal=True,
+            compacting=True,
+        )
+        table = ReferenceTable(
+            reference.name,
+            settings.topic(reference.topic),
+            reference.schema,
+            settings.bootstrap_servers,
+            declare=topic.maybe_declare,
+        )
+        deployment.references[reference.name] = table
+        app.service(table)
+    return table
+
+
+def _enricher(join: Join, table: ReferenceTable, enriched: type) -> Callable[[Any], Any]:
+    """Each record with the reference row's fields copied in, looked up now."""
+    on, pairs, missing = attrgetter(join.on), list(join.fields.items()), join.missing
+    as_dict = msgspec.structs.asdict
+
+    def enrich(record: Any) -> Any:
+        row = table.get(on(record))
+        if row is None:
+            return enriched(**as_dict(record), **missing)
+        return enriched(**as_dict(record), **{name: getattr(row, taken) for name, taken in pairs})
+
+    return enrich
 
 
 def _deploy_ranking(

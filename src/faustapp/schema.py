@@ -150,7 +150,8 @@ class Schema:
     """Decodes a topic's raw values into ``record_type``: strict, fast, every rejection named.
 
     ``key`` names the field that keys the stream (its records are partitioned by it), ``ts`` the
-    event time. ``rules`` are checks across fields (``amount`` required for a purchase).
+    event time (None for reference data, which has none). ``rules`` are checks across fields
+    (``amount`` required for a purchase).
     """
 
     def __init__(
@@ -158,7 +159,7 @@ class Schema:
         record_type: type[msgspec.Struct],
         *,
         key: str,
-        ts: str = "ts",
+        ts: str | None = "ts",
         rules: Sequence[Rule] = (),
         key_is_id: bool = True,
     ) -> None:
@@ -166,7 +167,7 @@ class Schema:
             raise TypeError(f"a schema is a Record (msgspec Struct) class, got {record_type!r}")
         info, event_time = _inspect(record_type)
         for role, name in (("key", key), ("ts", ts)):
-            if name not in info.names:
+            if name is not None and name not in info.names:
                 raise ValueError(
                     f"{record_type.__name__} has no field {name!r} for the {role}; "
                     f"fields: {', '.join(info.names)}"
@@ -184,7 +185,7 @@ class Schema:
         self.allowed = info.allowed
         self.rules = tuple(rules)
         self.key_of = attrgetter(key)
-        self.ts_of = attrgetter(ts)
+        self.ts_of = attrgetter(ts) if ts is not None else None
         self._decode = msgspec.json.Decoder(record_type).decode
         self._ids = info.ids
         self._known_ids: set[str] = set()
@@ -216,9 +217,10 @@ class Schema:
             except UnicodeDecodeError as exc:
                 raise InvalidRecord(f"not valid JSON: invalid UTF-8 at byte {exc.start}") from None
         ts_name = self.ts
-        ts = getattr(record, ts_name)
-        if type(ts) is not int or not 0 <= ts <= MAX_TS_MS:
-            setattr(record, ts_name, _event_time(ts, ts_name))
+        if ts_name is not None:
+            ts = getattr(record, ts_name)
+            if type(ts) is not int or not 0 <= ts <= MAX_TS_MS:
+                setattr(record, ts_name, _event_time(ts, ts_name))
         known = self._known_ids
         for name in self._ids:
             value = getattr(record, name)

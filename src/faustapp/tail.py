@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import itertools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO, TextIO
 
 import orjson
@@ -83,6 +84,12 @@ def format_record(
     return orjson.dumps(line) + b"\n"
 
 
+def _line(record: Any) -> bytes:
+    return format_record(
+        record.key, record.value, record.partition, record.offset, record.timestamp
+    )
+
+
 def _text(raw: bytes) -> str | None:
     try:
         return raw.decode("utf-8")
@@ -120,9 +127,12 @@ async def tail(
         isolation_level="read_committed",
         auto_offset_reset="earliest" if from_beginning else "latest",
     )
-    await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
+        await consumer.start()
+        await asyncio.sleep(0)  # lets the client's tasks start: stopping one never started fails
+        # Fresh metadata of every topic: the client's own cache holds only the topics it tracks.
+        cluster = await consumer._client.fetch_all_metadata()
+        partitions = cluster.partitions_for_topic(topic)
         if not partitions:
             raise TopicMissing(f"topic {topic!r} does not exist at {bootstrap}")
         assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
@@ -135,32 +145,23 @@ async def tail(
             await consumer.position(partition)
         if notice is not None:
             where = "the beginning" if from_beginning else "the end"
+            plural = "s" if len(assigned) != 1 else ""
             print(
-                f"tailing {topic!r} ({len(assigned)} partitions) from {where}; Ctrl-C stops",
+                f"tailing {topic!r} ({len(assigned)} partition{plural}) from {where}; Ctrl-C stops",
                 file=notice,
                 flush=True,
             )
         printed = 0
         while not stop.is_set() and (count is None or printed < count):
             batch = await consumer.getmany(timeout_ms=POLL_MS)
-            lines = []
-            for records in batch.values():
-                for record in records:
-                    if wanted is not None and record.key != wanted:
-                        continue
-                    lines.append(
-                        format_record(
-                            record.key,
-                            record.value,
-                            record.partition,
-                            record.offset,
-                            record.timestamp,
-                        )
-                    )
-                    if count is not None and printed + len(lines) >= count:
-                        break
-                if count is not None and printed + len(lines) >= count:
-                    break
+            chosen: Iterable[Any] = (
+                record
+                for record in itertools.chain.from_iterable(batch.values())
+                if wanted is None or record.key == wanted
+            )
+            if count is not None:
+                chosen = itertools.islice(chosen, count - printed)
+            lines = [_line(record) for record in chosen]
             if lines:
                 try:
                     out.write(b"".join(lines))

@@ -61,6 +61,8 @@ class PipelineSpec:
     """Whether results go to ``output_topic`` (False: only derived outputs are selected)."""
     derived: tuple[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]], ...] = ()
     """Further outputs computed from each final result: (topic, select)."""
+    enrich: Callable[[Any], Any] | None = None
+    """Optional first step: each record enriched (a stream-table join) before windowing."""
 
     def new_partition(self, records: Iterable[tuple[bytes, bytes]]) -> Partition:
         """Window state of one partition, rebuilt from its table records."""

@@ -274,9 +274,11 @@ def test_generate_help_lists_every_dataset(
 ) -> None:
     assert run_main(monkeypatch, "generate", "--help") == 0
     out = capsys.readouterr().out
-    assert "{sensors,trades,logs}" in out
+    assert "{sensors,trades,logs,clicks,products}" in out
     assert "trades to the trades topic" in out
     assert "application log lines to the app-logs topic" in out
+    assert "shop click events to the clicks topic" in out
+    assert "the product catalogue to the compacted products topic" in out
 
 
 def test_sensors_help_is_unchanged_apart_from_the_keys_alias(
@@ -425,3 +427,289 @@ def test_trades_exit_code_reflects_the_run(
 ) -> None:
     recorded.report = report
     assert run_main(monkeypatch, "generate", "trades", "--quiet") == expected_code
+
+
+# --- generate clicks / generate products --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dataset", "keys_flag", "extra", "absent"),
+    [
+        ("clicks", "--users", "--items ITEMS ", "--delete-ratio"),
+        ("products", "--items", "--delete-ratio DELETE_RATIO ", "--users"),
+    ],
+)
+def test_generate_clicks_and_products_help_works(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    dataset: str,
+    keys_flag: str,
+    extra: str,
+    absent: str,
+) -> None:
+    assert run_main(monkeypatch, "generate", dataset, "--help") == 0
+    out = " ".join(capsys.readouterr().out.split()) + " "
+    assert f"usage: faustapp generate {dataset}" in out
+    for option in (
+        "--topic",
+        "--rate",
+        "--count",
+        "--keys",
+        keys_flag,
+        "--disorder-ms",
+        "--bad-ratio",
+        "--seed",
+        "--start-ms",
+        "--interval-ms",
+        "--partitions",
+        "--replication-factor",
+        "--quiet",
+    ):
+        assert option in out
+    assert extra in out and absent not in out
+    assert f"FAUSTAPP_TOPIC_PREFIX + {dataset})" in out
+
+
+def test_products_help_says_what_the_catalogue_is(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(monkeypatch, "generate", "products", "--help") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for text in (
+        "cleanup.policy=compact",
+        "tombstones",
+        "--items ITEMS, --keys ITEMS catalogue items sku-0 .. sku-{N-1}, the first N records "
+        "(default: 1000)",
+        "no effect: product records carry no event time (default: 0)",
+        "a tombstone (default: 0.01)",
+        "product records per second; 0 sends as fast as possible (default: 100)",
+        "product records to produce; 0 runs until interrupted (default: 2000)",
+    ):
+        assert text in out
+
+
+@pytest.mark.parametrize(
+    ("dataset", "args", "message"),
+    [
+        ("clicks", ["--users", "0"], "--users"),
+        ("clicks", ["--items", "0"], "--items"),
+        ("clicks", ["--items", "many"], "--items"),
+        ("clicks", ["--delete-ratio", "0.1"], "unrecognized arguments: --delete-ratio"),
+        ("products", ["--items", "0"], "--items"),
+        ("products", ["--delete-ratio", "1.5"], "--delete-ratio"),
+        ("products", ["--delete-ratio", "x"], "--delete-ratio"),
+        ("products", ["--users", "5"], "unrecognized arguments: --users"),
+    ],
+)
+def test_clicks_and_products_bad_option_values_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    recorded: RecordingProduce,
+    dataset: str,
+    args: list[str],
+    message: str,
+) -> None:
+    assert run_main(monkeypatch, "generate", dataset, *args) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and message in err
+    assert recorded.calls == []
+
+
+def test_clicks_options_reach_the_generator(
+    monkeypatch: pytest.MonkeyPatch, recorded: RecordingProduce
+) -> None:
+    monkeypatch.setenv("FAUSTAPP_TOPIC_PREFIX", "staging-")
+    code = run_main(
+        monkeypatch,
+        "generate",
+        "clicks",
+        "--rate=50",
+        "--count=700",
+        "--users=300",
+        "--items=80",
+        "--disorder-ms=10",
+        "--bad-ratio=0.5",
+        "--seed=4",
+        "--start-ms=1732435200000",
+        "--interval-ms=1000",
+        "--partitions=2",
+        "--quiet",
+    )
+    assert code == 0
+    ((config, _),) = recorded.calls
+    assert config == GeneratorConfig(
+        topic="staging-clicks",
+        rate=50.0,
+        count=700,
+        keys=300,
+        items=80,
+        disorder_ms=10,
+        bad_ratio=0.5,
+        seed=4,
+        start_ms=1_732_435_200_000,
+        interval_ms=1000.0,
+        quiet=True,
+        partitions=2,
+        dataset="clicks",
+    )
+
+
+def test_products_options_reach_the_generator(
+    monkeypatch: pytest.MonkeyPatch, recorded: RecordingProduce
+) -> None:
+    code = run_main(
+        monkeypatch,
+        "generate",
+        "products",
+        "--items=40",
+        "--delete-ratio=0.25",
+        "--count=0",
+        "--rate=2",
+        "--topic=catalogue",
+    )
+    assert code == 0
+    ((config, _),) = recorded.calls
+    assert (config.dataset, config.keys, config.delete_ratio) == ("products", 40, 0.25)
+    assert (config.count, config.rate, config.topic) == (0, 2.0, "catalogue")
+    assert (config.items, config.disorder_ms) == (1000, 0)
+
+
+@pytest.mark.parametrize("dataset", ["clicks", "products"])
+def test_clicks_and_products_defaults(
+    monkeypatch: pytest.MonkeyPatch, recorded: RecordingProduce, dataset: str
+) -> None:
+    assert run_main(monkeypatch, "generate", dataset) == 0
+    ((config, bootstrap),) = recorded.calls
+    assert bootstrap == "127.0.0.1:9092"
+    assert config == GeneratorConfig.for_dataset(dataset)
+    assert config.topic == dataset
+    expected = {"clicks": (50_000, 100.0, 100_000), "products": (1000, 100.0, 2000)}
+    assert (config.keys, config.rate, config.count) == expected[dataset]
+
+
+# --- tail ----------------------------------------------------------------------------------
+
+
+class RecordingTail:
+    """Stands in for the Kafka consumer loop of ``faustapp tail``."""
+
+    def __init__(self, printed: int = 0, error: Exception | None = None) -> None:
+        self.printed = printed
+        self.error = error
+        self.interrupt = False
+        self.calls: list[tuple[str, str, dict[str, object]]] = []
+
+    async def __call__(self, topic: str, bootstrap: str, **options: Any) -> int:
+        self.calls.append((topic, bootstrap, options))
+        if self.interrupt:
+            options["stop"].set()
+        if self.error is not None:
+            raise self.error
+        return self.printed
+
+
+@pytest.fixture
+def tailed(monkeypatch: pytest.MonkeyPatch) -> RecordingTail:
+    fake = RecordingTail()
+    monkeypatch.setattr(cli, "tail", fake)
+    return fake
+
+
+def test_tail_options_reach_the_consumer_loop(
+    monkeypatch: pytest.MonkeyPatch, tailed: RecordingTail
+) -> None:
+    monkeypatch.setenv("FAUSTAPP_BROKER", "kafka://kafka-1:9093,kafka-2:9093")
+    monkeypatch.setenv("FAUSTAPP_TOPIC_PREFIX", "staging-")
+    tailed.printed = 5
+    code = run_main(
+        monkeypatch, "tail", "clicks", "--from-beginning", "--key", "u-42", "--count", "5"
+    )
+    assert code == 0
+    ((topic, bootstrap, options),) = tailed.calls
+    assert (topic, bootstrap) == ("clicks", "kafka-1:9093,kafka-2:9093")
+    assert (options["from_beginning"], options["key"], options["count"]) == (True, "u-42", 5)
+    assert options["notice"] is sys.stderr
+
+
+def test_tail_defaults_start_at_the_end_and_run_unbounded(
+    monkeypatch: pytest.MonkeyPatch, tailed: RecordingTail
+) -> None:
+    assert run_main(monkeypatch, "tail", "faustapp-dlq") == 0
+    ((topic, bootstrap, options),) = tailed.calls
+    assert (topic, bootstrap) == ("faustapp-dlq", "127.0.0.1:9092")
+    assert (options["from_beginning"], options["key"], options["count"]) == (False, None, None)
+
+
+def test_tail_interrupted_exits_130(monkeypatch: pytest.MonkeyPatch, tailed: RecordingTail) -> None:
+    tailed.interrupt = True
+    assert run_main(monkeypatch, "tail", "clicks") == 130
+    tailed.printed = 3
+    assert run_main(monkeypatch, "tail", "clicks", "--count", "5") == 130
+    tailed.printed = 5
+    assert run_main(monkeypatch, "tail", "clicks", "--count", "5") == 0
+
+
+def test_tail_of_a_missing_topic_exits_1_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tailed: RecordingTail
+) -> None:
+    from faustapp.tail import TopicMissing
+
+    tailed.error = TopicMissing("topic 'clicks' does not exist at 127.0.0.1:9092")
+    assert run_main(monkeypatch, "tail", "clicks") == 1
+    assert capsys.readouterr().err == "error: topic 'clicks' does not exist at 127.0.0.1:9092\n"
+    monkeypatch.setenv("FAUSTAPP_TOPIC_PREFIX", "dev.")
+    assert run_main(monkeypatch, "tail", "clicks") == 1
+    assert capsys.readouterr().err == (
+        "error: topic 'clicks' does not exist at 127.0.0.1:9092 "
+        "(the name is taken as given; with FAUSTAPP_TOPIC_PREFIX: 'dev.clicks')\n"
+    )
+
+
+def test_tail_kafka_error_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tailed: RecordingTail
+) -> None:
+    from aiokafka.errors import KafkaConnectionError
+
+    tailed.error = KafkaConnectionError("Unable to bootstrap")
+    assert run_main(monkeypatch, "tail", "clicks") == 1
+    assert "error: cannot read from Kafka at 127.0.0.1:9092" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "the following arguments are required: topic"),
+        (["clicks", "--count", "0"], "--count"),
+        (["clicks", "--count", "ten"], "--count"),
+        (["clicks", "--follow"], "unrecognized arguments: --follow"),
+    ],
+)
+def test_tail_bad_options_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tailed: RecordingTail,
+    args: list[str],
+    message: str,
+) -> None:
+    assert run_main(monkeypatch, "tail", *args) == 2
+    err = capsys.readouterr().err
+    assert "faustapp tail: error:" in err and message in err
+    assert tailed.calls == []
+
+
+def test_tail_settings_error_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tailed: RecordingTail
+) -> None:
+    monkeypatch.setenv("FAUSTAPP_BROKER", "not a broker")
+    assert run_main(monkeypatch, "tail", "clicks") == 2
+    assert capsys.readouterr().err.startswith("error: FAUSTAPP_BROKER=")
+    assert tailed.calls == []
+
+
+def test_tail_help_says_the_topic_is_taken_as_given(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(monkeypatch, "tail", "--help") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "usage: faustapp tail [-h] [--from-beginning] [--key KEY] [--count N] topic" in out
+    assert "taken as given: FAUSTAPP_TOPIC_PREFIX is not added" in out

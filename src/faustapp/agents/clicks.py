@@ -1,6 +1,7 @@
 """User behaviour on ``clicks``: sessions per user, page statistics per minute (regrouped by page,
-so the same page's events from every user partition meet in one window), and trending items (a
-ranking across every item of a 5-minute window)."""
+so the same page's events from every user partition meet in one window), trending items (a
+ranking across every item of a 5-minute window) and sales per category (purchases joined with
+the ``products`` catalogue)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,15 @@ from faustapp.api import (
     Sum,
     Text,
     hopping,
+    reference,
     session,
     source,
     tumbling,
 )
 
 CLICKS = "clicks"
+PRODUCTS = "products"
+UNKNOWN_CATEGORY = "unknown"
 SESSION_GAP_MS = 30 * MINUTE
 MAX_ITEMS_VIEWED = 50
 
@@ -40,6 +44,15 @@ class Click(Record):
     page: Annotated[str, Text(2048, min_length=1)]
     item_id: Id | None = None
     amount: Annotated[float, Number(ge=0)] | None = None
+
+
+class Product(Record):
+    """An item of the catalogue (the ``products`` topic, compacted, keyed by item id)."""
+
+    item_id: Id
+    category: Annotated[str, Text(256, min_length=1)]
+    name: Annotated[str, Text(1024)] = ""
+    price: Annotated[float, Number(ge=0)] | None = None
 
 
 def is_view(click: Click) -> bool:
@@ -144,4 +157,19 @@ trending_items = clicks.rank(
     key="trending",
     above=0,
     description="the 10 items with the highest trend score of each 5-minute window",
+)
+
+products = reference("products", topic=PRODUCTS, schema=Schema(Product, key="item_id", ts=None))
+clicks_with_product = clicks.join(
+    products, on="item_id", fields={"category": "category"}, missing={"category": UNKNOWN_CATEGORY}
+)
+category_sales = clicks_with_product.window(
+    "category-sales-1m",
+    tumbling(MINUTE),
+    by="category",
+    where=is_purchase,
+    description="purchases, revenue and distinct items per product category and minute",
+    purchases=Count(),
+    revenue=Sum("amount"),
+    items=DistinctCount("item_id"),
 )

@@ -152,7 +152,9 @@ class _Shop:
         members: list[list[int]] = [[] for _ in CATEGORIES]
         for index in range(config.items):
             members[category_index(index)].append(index)
-        self._shelves = [(shelf, Popularity(len(shelf), rng, ITEM_SKEW)) for shelf in members]
+        self._shelves = [
+            (shelf, Popularity(len(shelf), rng, ITEM_SKEW) if shelf else None) for shelf in members
+        ]
         self._prices: dict[int, float] = {}
         self._trend = 0
         self._trend_until = -1
@@ -233,7 +235,7 @@ class _Shop:
         rng = self._rng
         if category is not None:
             shelf, popularity = self._shelves[category]
-            if shelf:
+            if popularity is not None:
                 return shelf[popularity.pick()]
         if self._now >= self._trend_until:
             self._trend = rng.randrange(self._items)

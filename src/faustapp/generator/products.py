@@ -6,6 +6,10 @@ generator agree on what ``sku-17`` is. The ``products`` topic is a compacted ref
 by item id: the generator sends the whole catalogue once, then updates (a new price, now and then a
 new category) and, with ``--delete-ratio``, tombstones (a null value deletes the item; a later
 update lists it again).
+
+A product is ``{"item_id", "category", "name", "price"}``: ``item_id`` an id, ``category`` a
+non-empty string; ``name`` (a string) and ``price`` (a number >= 0) are optional for consumers,
+and every valid record sent here carries both.
 """
 
 from __future__ import annotations
@@ -104,7 +108,7 @@ def _name_not_string(schema: Schema, rng: random.Random, record: Record) -> byte
 
 PRODUCT_SCHEMA = Schema(
     id_field="item_id",
-    required=("item_id", "category", "name", "price"),
+    required=("item_id", "category"),
     numbers=("price",),
     specific={
         "negative_price": _negative_price,
