@@ -26,6 +26,7 @@ from faustapp.schema import EventTime, Id, Integer, Number, Record, Schema, Text
 from faustapp.tables.measures import (
     NEEDS_NUMBERS,
     Count,
+    CountBy,
     DistinctCount,
     DistinctList,
     First,
@@ -44,6 +45,7 @@ from faustapp.tables.windows import (
     HoppingWindows,
     SessionWindows,
     SlidingWindows,
+    forever,
     hopping,
     session,
     sliding,
@@ -56,7 +58,9 @@ __all__ = [
     "Catalog",
     "Configured",
     "Count",
+    "CountBy",
     "DerivedOutput",
+    "Explode",
     "DistinctCount",
     "DistinctList",
     "EventTime",
@@ -81,6 +85,7 @@ __all__ = [
     "TopK",
     "catalog",
     "configured",
+    "forever",
     "reference",
     "hopping",
     "session",
@@ -114,6 +119,24 @@ Windows = HoppingWindows | SessionWindows | SlidingWindows
 
 
 @dataclass(frozen=True)
+class Explode:
+    """Each event becomes several records of ``record`` (a session's ordered pairs of items)
+    before it is grouped; ``records`` makes them (each with the event's time in ``ts``)."""
+
+    record: type
+    records: Callable[[Any], Any]
+
+    @property
+    def schema(self) -> Schema:
+        """How the records are read back from the repartition topic."""
+        return Schema(self.record, key=_first_field(self.record), ts="ts", key_is_id=False)
+
+
+def _first_field(record: type) -> str:
+    return record.__struct_fields__[0]
+
+
+@dataclass(frozen=True)
 class PipelineDecl:
     """One windowed pipeline: its source, window kind, named aggregates and last steps."""
 
@@ -128,6 +151,14 @@ class PipelineDecl:
     description: str = ""
     by: str | None = None
     """Group by this field instead of the input key (through a repartition topic)."""
+    explode: Explode | None = None
+    needs: tuple[str, ...] = ()
+    """Pipelines that must run for this one to get its input (a chained pipeline's source)."""
+
+    @property
+    def schema(self) -> Schema:
+        """The schema of the records its windows read (exploded ones, when it explodes)."""
+        return self.explode.schema if self.explode is not None else self.source.schema
 
     @property
     def key(self) -> str:
@@ -254,6 +285,8 @@ class Source:
         windows: Windows,
         *,
         by: str | None = None,
+        explode: Explode | None = None,
+        needs: tuple[str, ...] = (),
         where: Callable[[Any], bool] | None = None,
         select: Select | Configured | None = None,
         output: str | None = None,
@@ -266,11 +299,12 @@ class Source:
         reshapes a final result or drops it (None)."""
         if not measures:
             raise ValueError(f"pipeline {name!r} needs at least one aggregate")
-        if by is not None and by not in self.schema.fields:
-            raise ValueError(
-                f"{name}: cannot group by {by!r}: {self.schema.name} has no such field"
-            )
-        self._check_fields(name, measures, carry=getattr(windows, "carry", ()))
+        schema = explode.schema if explode is not None else self.schema
+        if explode is not None and by is None:
+            raise ValueError(f"{name}: exploded records are grouped: say by which field")
+        if by is not None and by not in schema.fields:
+            raise ValueError(f"{name}: cannot group by {by!r}, not a field of {schema.name}")
+        self._check_fields(name, measures, schema, carry=getattr(windows, "carry", ()))
         pipeline = PipelineDecl(
             name=name,
             source=self,
@@ -281,15 +315,18 @@ class Source:
             where=where,
             select=select,
             description=description,
-            by=by if by != self.schema.key else None,
+            by=by if by != self.schema.key or explode is not None else None,
+            explode=explode,
+            needs=tuple(needs),
         )
         self.catalog.add(pipeline)
         return pipeline
 
-    def _check_fields(self, pipeline: str, measures: dict[str, Measure], carry: tuple) -> None:
+    def _check_fields(
+        self, pipeline: str, measures: dict[str, Measure], schema: Schema, carry: tuple
+    ) -> None:
         """Named fields must exist, and numeric figures need numeric fields: a typo fails at
         declaration, not in a running worker."""
-        schema = self.schema
         for output, measure in measures.items():
             if not isinstance(measure, Measure):
                 raise TypeError(f"{pipeline}: output {output!r} must be an aggregate like Sum('x')")

@@ -135,15 +135,17 @@ def load_uses(modules: tuple[str, ...]) -> None:
         try:
             importlib.import_module(name)
         except ImportError as exc:
-            raise SettingsError(f"FAUSTAPP_MODULES: cannot import {name!r}: {exc}") from exc
+            where = "FAUSTAPP_MODULES" if name in modules else "built-in use"
+            raise SettingsError(f"{where}: cannot import {name!r}: {exc}") from exc
 
 
 load_uses(settings.modules)
 deployment = runtime.deploy(app, settings, catalog)
 
-from faustapp import web  # noqa: E402 - the views need ``app`` and ``deployment``
+from faustapp import web, web_items  # noqa: E402 - the views need ``app`` and ``deployment``
 
 web.install(app, deployment)
+web_items.install(app, deployment)
 
 # The batch path allocates a few short-lived objects per event. Python's default collects the
 # youngest generation every 700 allocations, and the full collections that follow rescan every

@@ -33,6 +33,7 @@ from faustapp.windowed import PipelineSpec, WindowedPipeline, partition_for
 SOURCE_HEADER = "faustapp-source-partition"
 OFFSET_HEADER = "faustapp-source-offset"
 WATERMARK_HEADER = "faustapp-watermark"
+INDEX_HEADER = "faustapp-source-index"
 
 
 def repartition_topic(app_id: str, pipeline: str) -> str:
@@ -97,7 +98,11 @@ class RegroupPipeline(WindowedPipeline):
                     self._encode(event.record),
                     source_partition=partition,
                     partition=home,
-                    headers=[(SOURCE_HEADER, source), (OFFSET_HEADER, b"%d" % event.offset)],
+                    headers=[
+                        (SOURCE_HEADER, source),
+                        (OFFSET_HEADER, b"%d" % event.offset),
+                        (INDEX_HEADER, b"%d" % forward.index),
+                    ],
                 )
             )
         part = self.loaded(partition)
@@ -231,7 +236,8 @@ class WatermarkedRouter(SourceRouter):
                 pending.add(part.close_due(moved))
                 continue
             position = headers.get(OFFSET_HEADER)
-            if position is not None and part.forwarded_before(source, int(position)):
+            index = int(headers.get(INDEX_HEADER, b"0"))
+            if position is not None and part.forwarded_before(source, int(position), index):
                 replayed += 1
                 continue
             try:

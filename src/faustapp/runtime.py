@@ -84,6 +84,14 @@ def deploy(app: faust.App, settings: Settings, catalog: Catalog) -> Deployment:
     deployment = Deployment()
     chosen = choose(catalog, settings.pipelines)
     deployment.selected = {decl.name: decl for decl in chosen}
+    needed = [n for d in chosen if isinstance(d, PipelineDecl) for n in d.needs]
+    while needed:  # a chained pipeline runs what feeds it
+        name = needed.pop()
+        if name not in deployment.selected:
+            decl = choose(catalog, (name,))[0]
+            deployment.selected[name] = decl
+            if isinstance(decl, PipelineDecl):
+                needed.extend(decl.needs)
     windowed: dict[str, PipelineDecl] = {}  # in declaration order, parents of derived included
     for decl in catalog:
         if decl.name not in deployment.selected:
@@ -141,7 +149,11 @@ def _deploy_source(
             spec, output_topic=topic, key_field=source.schema.key, emit=False, derived=()
         )
         regroup = RegroupSpec(
-            decl.windows, settings.grace_ms, attrgetter(decl.by), where=decl.where
+            decl.windows,
+            settings.grace_ms,
+            attrgetter(decl.by),
+            where=decl.where,
+            explode=decl.explode.records if decl.explode is not None else None,
         )
         table = _table(app, settings, f"{decl.name}-regroup")
         router.attach(
@@ -152,7 +164,7 @@ def _deploy_source(
             settings,
             f"{decl.name}-repartition",
             topic,
-            decl.source.schema.regrouped(decl.by),
+            decl.schema.regrouped(decl.by),
             feeding=settings.partitions,
         )
         # Filtered upstream: what arrives downstream is windowed whole.

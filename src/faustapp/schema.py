@@ -225,7 +225,7 @@ class Schema:
         for name in self._ids:
             value = getattr(record, name)
             if value is not None and value not in known:
-                _check_id(name, value)
+                check_id(name, value)
                 if len(known) >= 1_000_000:
                     known.clear()
                 known.add(value)
@@ -292,7 +292,8 @@ def _event_time(raw: Any, name: str) -> int:
         raise InvalidRecord(str(exc).replace("'ts'", f"'{name}'")) from None
 
 
-def _check_id(name: str, value: str) -> None:
+def check_id(name: str, value: str) -> None:
+    """Raise :class:`InvalidRecord` unless ``value`` is a valid id (named ``name``)."""
     if not value or len(value) > MAX_KEY_LENGTH:
         raise InvalidRecord(f"field '{name}' must be 1 to {MAX_KEY_LENGTH} characters")
     if _FORBIDDEN_IN_ID.search(value):

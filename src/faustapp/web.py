@@ -7,7 +7,6 @@ import logging
 import aiohttp
 import faust
 import orjson
-from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 from yarl import URL
 
@@ -38,6 +37,24 @@ def unavailable(web: View, reason: str) -> Response:
     return error(web, 503, reason, **{"Retry-After": str(RETRY_AFTER_S)})
 
 
+class OwnerUnknown(Exception):
+    """No worker is known to own the key's partition right now (a rebalance)."""
+
+
+def owner_of(app: faust.App, table_name: str, key: str) -> URL | None:
+    """The worker that owns ``key`` in the table (its partition: murmur2 of the key's UTF-8
+    bytes, as the records were partitioned); None when it is this worker."""
+    try:
+        topic = app.tables[table_name].changelog_topic.get_topic_name()
+        owner: URL = app.assignor.key_store(topic, key.encode())
+    except (KeyError, TypeError) as exc:  # no owner known, or metadata not loaded yet
+        raise OwnerUnknown("partition owners are being reassigned (rebalance)") from exc
+    here = app.conf.canonical_url
+    if (owner.host, owner.port) == (here.host, here.port):
+        return None
+    return owner
+
+
 async def route_to_owner(
     app: faust.App, web: View, request: Request, table_name: str, key: str
 ) -> Response | None:
@@ -45,13 +62,11 @@ async def route_to_owner(
     if request.headers.get(FORWARDED_HEADER):
         return None  # one hop only: the sender believed we own it, answer from local state
     try:
-        owner: URL = app.router.key_store(table_name, key)
-        if (owner.host, owner.port) == (app.conf.canonical_url.host, app.conf.canonical_url.port):
-            raise SameNode()
-    except SameNode:
+        owner = owner_of(app, table_name, key)
+    except OwnerUnknown as exc:
+        return unavailable(web, str(exc))
+    if owner is None:
         return None
-    except (KeyError, TypeError):  # no owner known, or topic metadata not loaded: rebalancing
-        return unavailable(web, "partition owners are being reassigned (rebalance)")
     url = request.url.with_host(owner.host).with_port(owner.port)
     try:
         async with app.http_client.get(

@@ -10,9 +10,11 @@ from typing import Annotated, Any, Literal
 from faustapp.api import (
     MINUTE,
     Count,
+    CountBy,
     DistinctCount,
     DistinctList,
     EventTime,
+    Explode,
     First,
     Id,
     Last,
@@ -21,6 +23,7 @@ from faustapp.api import (
     Schema,
     Sum,
     Text,
+    forever,
     hopping,
     reference,
     session,
@@ -172,4 +175,49 @@ category_sales = clicks_with_product.window(
     purchases=Count(),
     revenue=Sum("amount"),
     items=DistinctCount("item_id"),
+)
+
+
+class Session(Record):
+    """A final session, as ``user-sessions`` publishes it (the fields co-views read)."""
+
+    user_id: Id
+    window_start: int
+    window_end: int
+    ts: int = 0  # set from window_end when decoded: a session's time is its end
+    items_viewed: list[str] = []
+
+    def __post_init__(self) -> None:
+        self.ts = self.window_end
+
+
+class CoView(Record):
+    """One ordered pair of different items viewed in one session."""
+
+    item_a: str
+    item_b: str
+    ts: int
+
+
+def co_view_pairs(session: Session) -> list[CoView]:
+    """Every ordered pair (a, b) of different items of the session's views."""
+    items = list(dict.fromkeys(session.items_viewed))
+    return [CoView(a, b, session.ts) for a in items for b in items if a != b]
+
+
+sessions = source("sessions", topic="user-sessions", schema=Schema(Session, key="user_id"))
+co_views = sessions.window(
+    "co-views",
+    forever(),
+    by="item_a",
+    explode=Explode(CoView, co_view_pairs),
+    needs=("user-sessions", "user-last-session"),
+    description="how many final sessions viewed both a and b, per item a (a running table)",
+    co=CountBy("item_b"),
+)
+last_session = sessions.window(
+    "user-last-session",
+    forever(),
+    description="the items of each user's most recent final session (a running table)",
+    based_on=Last("items_viewed"),
 )

@@ -20,7 +20,9 @@ class PartitionClock:
     def __init__(self) -> None:
         self.stream_time = -1
         self.applied_offset = -1
-        self.sources: dict[str, list[int]] = {}  # feeding partition -> [watermark, last offset]
+        # feeding partition -> [watermark, last offset, index within it] (an event may be
+        # forwarded as several records: a session's pairs of items)
+        self.sources: dict[str, list[int]] = {}
 
     def load_mark(self, raw: bytes) -> None:
         """Restore from a stored mark (an empty one means nothing was applied)."""
@@ -37,19 +39,25 @@ class PartitionClock:
             return orjson.dumps([self.stream_time, self.applied_offset, self.sources])
         return orjson.dumps([self.stream_time, self.applied_offset])
 
-    def forwarded_before(self, source: int, offset: int) -> bool:
-        """Whether the event at ``offset`` of feeding partition ``source`` was applied already;
-        records it as applied when not."""
-        entry = self.sources.setdefault(str(source), [-1, -1])
-        if offset <= entry[1]:
+    def forwarded_before(self, source: int, offset: int, index: int = 0) -> bool:
+        """Whether record ``index`` forwarded for ``offset`` of feeding partition ``source`` was
+        applied already; records it as applied when not."""
+        entry = self._entry(source)
+        if (offset, index) <= (entry[1], entry[2]):
             return True
-        entry[1] = offset
+        entry[1], entry[2] = offset, index
         return False
+
+    def _entry(self, source: int) -> list[int]:
+        entry = self.sources.setdefault(str(source), [-1, -1, -1])
+        if len(entry) < 3:
+            entry.append(-1)
+        return entry
 
     def watermark(self, source: int, watermark: int, feeding: int) -> int | None:
         """Note ``source``'s watermark; the new stream time when the minimum over all ``feeding``
         partitions moved past the current one, else None."""
-        entry = self.sources.setdefault(str(source), [-1, -1])
+        entry = self._entry(source)
         if watermark > entry[0]:
             entry[0] = watermark
         if len(self.sources) < feeding:

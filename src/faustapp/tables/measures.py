@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from faustapp.tables.aggregates import Aggregator, Counter, FirstLast, FirstSeen, Stats, Where
+from faustapp.tables.aggregates import Aggregator, Counter, FirstLast, Stats, Where
+from faustapp.tables.collect import CountBy as _CountBy
+from faustapp.tables.collect import FirstSeen
 from faustapp.tables.events import Field
 from faustapp.tables.sketches import DistinctCount as _Distinct
 from faustapp.tables.sketches import Quantiles
@@ -79,6 +81,12 @@ def DistinctList(  # noqa: N802
     ``limit`` of them: exact."""
     state = FirstSeen(limit, field, where)
     return Measure("distinct_list", state, state.ordered)
+
+
+def CountBy(field: Field, *, where: Where = None) -> Measure:  # noqa: N802
+    """How many events carried each value of ``field``: ``{value: count}``, exact."""
+    state = _CountBy(field, where)
+    return Measure("count_by", state, dict)
 
 
 def DistinctCount(  # noqa: N802

@@ -20,10 +20,12 @@ from faustapp.tables.windows import HoppingWindows, SessionWindows, SlidingWindo
 
 @dataclass(frozen=True, slots=True)
 class Forward:
-    """An event to hand on to the partition of its new key."""
+    """A record to hand on to the partition of its new key (``index``: which of the records an
+    exploded event became)."""
 
     key: str
     event: Event
+    index: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,8 @@ class RegroupSpec:
     grace_ms: int
     new_key: Callable[[Any], Any]
     where: Callable[[Any], bool] | None = None
+    explode: Callable[[Any], Iterable[Any]] | None = None
+    """Optional: each event becomes these records (a session's pairs of items) before grouping."""
 
     def last_window(self, ts: int) -> tuple[Window, int]:
         """The window containing ``ts`` that closes last, and the stream time it closes at."""
@@ -77,7 +81,7 @@ class RegroupPartition(PartitionClock):
         """Late events are named; the others are forwarded, keyed by the new key (events that
         lack it cannot be grouped and are counted as filtered)."""
         outcome = BatchOutcome()
-        new_key, where = self.spec.new_key, self.spec.where
+        new_key, where, explode = self.spec.new_key, self.spec.where, self.spec.explode
         for event in events:
             if event.offset <= self.applied_offset:
                 outcome.replayed += 1
@@ -97,11 +101,18 @@ class RegroupPartition(PartitionClock):
                         f"{self.stream_time} (grace {self.spec.grace_ms} ms)",
                     )
                 )
-            else:
+            elif explode is None:
                 key = new_key(event.record)
                 if key is not None:
                     outcome.results.append(Forward(str(key), event))
-                    outcome.accepted += 1
+                outcome.accepted += 1
+            else:
+                for index, record in enumerate(explode(event.record)):
+                    key = new_key(record)
+                    if key is not None:
+                        part = Event(str(key), event.ts, record, event.offset)
+                        outcome.results.append(Forward(str(key), part, index))
+                outcome.accepted += 1
             if event.ts > self.stream_time:
                 self.stream_time = event.ts
         self.applied_offset = max(self.applied_offset, through_offset)

@@ -42,6 +42,14 @@ def tumbling(size_ms: int) -> HoppingWindows:
     return HoppingWindows(size_ms=size_ms, step_ms=size_ms)
 
 
+FOREVER_MS = 1 << 62
+
+
+def forever() -> HoppingWindows:
+    """One window per key that never closes: a running table (queried, never emitted)."""
+    return HoppingWindows(size_ms=FOREVER_MS, step_ms=FOREVER_MS)
+
+
 def hopping(size_ms: int, step_ms: int) -> HoppingWindows:
     """Overlapping windows: every event in ``size_ms / step_ms`` of them."""
     return HoppingWindows(size_ms=size_ms, step_ms=step_ms)
