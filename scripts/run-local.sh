@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run faustapp locally: a single-node Kafka broker, one worker running every declared pipeline,
-# and a generator for every use (sensors, trades, logs).
+# and a generator for every use (sensors, trades, logs, clicks and the products catalogue).
 # Ctrl-C (or any exit) stops the generators, then the worker, then the broker.
 #
 # Usually started by `make run`. Standalone use needs `make install` first.
@@ -96,12 +96,20 @@ generator_pids+=($!)
 "$VENV_BIN/faustapp" generate logs --rate 300 --count 100000000 --keys 12 \
     --disorder-ms 3000 --bad-ratio 0.001 --quiet &
 generator_pids+=($!)
+"$VENV_BIN/faustapp" generate products --rate 200 --count 2000 --items 1000 --quiet &
+generator_pids+=($!)
+"$VENV_BIN/faustapp" generate clicks --rate 300 --count 100000000 --items 1000 \
+    --disorder-ms 3000 --bad-ratio 0.001 --quiet &
+generator_pids+=($!)
 
 cat >&2 <<MSG
 
 run-local: faustapp is running (Ctrl-C stops the generator, the worker and Kafka)
-  pipelines:     ${FAUSTAPP_PIPELINES} (inputs sensor-readings, trades, app-logs; outputs in Kafka)
+  pipelines:     ${FAUSTAPP_PIPELINES} (inputs sensor-readings, trades, app-logs, clicks, products)
   sensor state:  http://127.0.0.1:${WEB_PORT}/api/sensors/s-1
+  also viewed:   http://127.0.0.1:${WEB_PORT}/api/items/sku-0/also-viewed
+  recommended:   http://127.0.0.1:${WEB_PORT}/api/users/u-1/recommendations
+  a topic live:  ${VENV_BIN}/faustapp tail trending-items
   metrics:       http://127.0.0.1:${WEB_PORT}/metrics
   dashboard:     http://127.0.0.1:${WEB_PORT}/
   Kafka:         127.0.0.1:${KAFKA_PORT}
