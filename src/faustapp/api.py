@@ -25,6 +25,7 @@ import msgspec
 from faustapp.schema import EventTime, Id, Integer, Number, Record, Schema, Text
 from faustapp.tables.measures import (
     NEEDS_NUMBERS,
+    NUMERIC_KINDS,
     Count,
     CountBy,
     DistinctCount,
@@ -305,6 +306,13 @@ class Source:
         if by is not None and by not in schema.fields:
             raise ValueError(f"{name}: cannot group by {by!r}, not a field of {schema.name}")
         self._check_fields(name, measures, schema, carry=getattr(windows, "carry", ()))
+        if isinstance(windows, SlidingWindows):
+            kinds = {measure.kind for measure in measures.values()}
+            if not kinds <= set(NUMERIC_KINDS):
+                raise TypeError(
+                    f"{name}: sliding windows compute {', '.join(NUMERIC_KINDS)}, "
+                    f"not {', '.join(sorted(kinds - set(NUMERIC_KINDS)))}"
+                )
         pipeline = PipelineDecl(
             name=name,
             source=self,

@@ -83,8 +83,13 @@ class DistinctCount(Aggregator):
         value = self.value_of(event)
         if value is None:
             return
-        # Prefixed: the sketch ignores an empty string, which is a real item here.
-        state.update("i" + value if type(value) is str else "v" + repr(value))
+        if type(value) is str:
+            # Prefixed: the sketch ignores an empty string, which is a real item here.
+            state.update("i" + value)
+        else:
+            # Equal numbers are one value: 1 and 1.0, 0.0 and -0.0.
+            number = float(value) if isinstance(value, (int, float)) else value  # noqa: UP038
+            state.update("v" + repr(number + 0.0 if number == 0 else number))
 
     def merge(self, into: ds.hll_sketch, other: ds.hll_sketch) -> ds.hll_sketch:
         union = ds.hll_union(self.lg_k)

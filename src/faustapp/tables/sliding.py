@@ -59,7 +59,8 @@ class SlidingResult:
 
     def as_dict(self, key_field: str) -> dict[str, object]:
         """JSON shape: the event (time and carried fields), its window and the window's figures."""
-        carried = self.carried if self.carried else {"value": self.event.record}
+        record = self.event.record
+        carried = self.carried or ({} if record is None else {"value": record})
         return {
             key_field: self.key,
             "ts": self.event.ts,
@@ -274,9 +275,11 @@ class SlidingPartition(PartitionClock):
         return _KeyEvents([_Moments(shift) for shift in shifts])
 
     def _carried(self, event: Event) -> Any:
-        """What an event's result repeats of it: the carried fields, or the bare value."""
+        """What an event's result repeats of it: the carried fields, or a bare value (a typed
+        record without carried fields repeats nothing: only its time)."""
         if self._carry is None:
-            return event.record
+            record = event.record
+            return record if isinstance(record, (int, float)) else None  # noqa: UP038
         if len(self.carry_names) == 1:
             return (self._carry(event.record),)
         return self._carry(event.record)
