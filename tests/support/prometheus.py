@@ -319,7 +319,7 @@ def monitored_worker(
                 topic=f"{prefix}sensor-readings",
                 rate=0,
                 count=PHASE_COUNT,
-                sensors=40,
+                keys=40,
                 disorder_ms=1000,
                 bad_ratio=0.02,
                 seed=100 + phase,

@@ -13,9 +13,9 @@ import datasketches as ds
 import msgspec
 import orjson
 import pytest
-from hypothesis import HealthCheck, Phase, assume, event, given, settings
+from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
-from oracle_kinds import SessionRun, as_float32, calls_from_batches, run_session_oracle
+from oracle_kinds import as_float32, calls_from_batches, run_session_oracle
 from record_oracle import (
     Arrival,
     Exact,
@@ -600,9 +600,6 @@ def test_sessions_merge_every_measure_end_to_end(raw: list[Arrival], data: st.Da
     spec = WindowSpec.of(session(gap), grace, MEASURES)
     events = [Event(key, ts, record, offset) for key, ts, offset, record in raw]
     run = run_session_oracle([(key, ts, 0.0) for key, ts, _, _ in raw], gap, grace, calls)
-    # A known engine defect, pinned by the test below: left out here so that everything else
-    # about sessions is still checked.
-    assume(not reuses_the_start_of_a_final_session(run, calls))
     got = drive(spec, events, calls)
     event(f"sessions of 3+ events: {min(sum(len(s.indices) > 2 for s in run.results.values()), 3)}")
     for call, (results, _), want in zip(calls, got, run.emissions, strict=True):
@@ -614,32 +611,6 @@ def test_sessions_merge_every_measure_end_to_end(raw: list[Arrival], data: st.Da
     assert late_offsets == [raw[i][2] for i in run.late_indices]
 
 
-def reuses_the_start_of_a_final_session(run: SessionRun, calls: Sequence[tuple[str, int]]) -> bool:
-    """Whether, in the call that emits a session, another session of its key starts at the same
-    time (a final session and a live one then share a state slot)."""
-    call_of: dict[int, int] = {}
-    position = 0
-    for number, (kind, end) in enumerate(calls):
-        if kind == "process":
-            call_of.update({index: number for index in range(position, end)})
-            position = max(position, end)
-    return any(
-        not view.late
-        and view.key == final.key
-        and view.session[0] == final.start
-        and call_of[view.index] == number
-        and view.index not in final.indices
-        for number, emitted in enumerate(run.emissions)
-        for final in emitted
-        for view in run.events
-    )
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="src: a session final within a batch is lost when a later event of the same batch "
-    "extends another session of its key back to the same start (one state slot per start)",
-)
 def test_a_final_session_is_emitted_when_a_new_session_starts_at_the_same_time() -> None:
     """Gap 11, grace 0, one batch: the session [1, 1] is final once stream time reaches 12 (at
     the event at 34); the last event, at 1 again, joins the live session [10, 34] (10 - 11 < 1),

@@ -137,7 +137,7 @@ class PartitionWindows(PartitionClock):
                 self.applied_offset = event.offset
                 # A filtered-out event is neither counted nor late; it still moves the clock.
                 if where is None or where(event.record):
-                    late = self._add_to_session(event, dirty, absorbed)
+                    late = self._add_to_session(event, dirty, absorbed, outcome)
                     if late is None:
                         outcome.accepted += 1
                     else:
@@ -239,6 +239,7 @@ class PartitionWindows(PartitionClock):
         event: Event,
         dirty: dict[tuple[str, int], WindowState],
         absorbed: list[bytes],
+        outcome: BatchOutcome,
     ) -> LateEvent | None:
         gap = self.spec.windows.gap_ms  # type: ignore[union-attr]
         key, ts = event.key, event.ts
@@ -267,6 +268,13 @@ class PartitionWindows(PartitionClock):
             self._fold(state, event)
             dirty[(key, start)] = state
             return None
+        occupant = self.open.get((key, start))
+        if occupant is not None and all(occupant is not state for state in touching):
+            # A final session not emitted yet (it closes at the batch end) holds the slot the
+            # new one takes: emit it now. The new state overwrites its table record, so its
+            # record is not deleted.
+            self._untrack(occupant)
+            outcome.results.append(WindowResult(key, occupant.window, occupant.figures(self.spec)))
         merged = self._new_state(key, merged_window)
         for state in touching:
             merged.states = [
