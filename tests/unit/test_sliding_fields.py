@@ -500,11 +500,6 @@ def test_a_sliding_window_without_carry_keeps_only_the_time_of_a_record() -> Non
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src: sliding sums are taken relative to the key's first value ever seen, so a window "
-    "of values far from it loses their digits (stddev 0.0 of [0.25, 0.5])",
-)
 def test_figures_are_accurate_for_the_window_whatever_the_key_held_before() -> None:
     measures = {"sd": StdDev("price"), "total": Sum("price")}
     part = SlidingPartition(WindowSpec.of(sliding(10, carry=("price",)), 0, measures))

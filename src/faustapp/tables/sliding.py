@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import bisect
 import heapq
-import math
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
 import orjson
 
-from faustapp.tables.aggregates import Counter, Stats
 from faustapp.tables.clock import PartitionClock
 from faustapp.tables.events import Event
-from faustapp.tables.measures import NUMERIC_KINDS
+from faustapp.tables.moments import KeyEvents, Moments, plan, position
 from faustapp.tables.state import MARK_KEY, BatchOutcome, LateEvent, WindowSpec
 from faustapp.tables.windows import SlidingWindows, Window
 
@@ -71,187 +68,6 @@ class SlidingResult:
         }
 
 
-class ExactSum:
-    """A running sum kept exact (Shewchuk's non-overlapping partials, as ``math.fsum``): adding
-    and removing values gives the correctly rounded sum of what is in, whatever the history, so a
-    window recomputed after a restart has bit-identical figures."""
-
-    __slots__ = ("partials",)
-
-    def __init__(self) -> None:
-        self.partials: list[float] = []
-
-    def add(self, x: float) -> None:
-        """Add ``x`` (add ``-x`` to remove it)."""
-        partials = self.partials
-        i = 0
-        for y in partials:
-            if abs(x) < abs(y):
-                x, y = y, x
-            hi = x + y
-            lo = y - (hi - x)
-            if lo:
-                partials[i] = lo
-                i += 1
-            x = hi
-        partials[i:] = [x]
-
-    def value(self) -> float:
-        """The correctly rounded sum."""
-        return math.fsum(self.partials)
-
-
-@dataclass(frozen=True, slots=True)
-class _Input:
-    """One value the window sums over: a field, expression or predicate of each event."""
-
-    value: Callable[[Event], Any]
-    sums: bool  # False for counts: only how many events carry it matters
-    extremes: bool  # min or max asked for
-
-
-class _Moments:
-    """Running figures of one input over a key's current window (exact sums, so a result does
-    not depend on the order values came in or went out)."""
-
-    __slots__ = ("n", "s1", "s2", "shift", "low", "high")
-
-    def __init__(self, shift: float | None) -> None:
-        self.n = 0
-        self.s1 = ExactSum()
-        self.s2 = ExactSum()
-        # Values are summed relative to the key's first value (stored with its buckets), so
-        # large values with small spread keep an accurate variance.
-        self.shift = shift
-        self.low: deque[tuple[int, int, float]] = deque()  # increasing values: window minimum
-        self.high: deque[tuple[int, int, float]] = deque()  # decreasing: window maximum
-
-    def add(self, point: tuple[int, int, float], sums: bool, extremes: bool) -> None:
-        value = point[2]
-        self.n += 1
-        if sums:
-            d = value - self.shift  # type: ignore[operator]
-            self.s1.add(d)
-            self.s2.add(d * d)
-        if extremes:
-            low, high = self.low, self.high
-            while low and low[-1][2] >= value:
-                low.pop()
-            low.append(point)
-            while high and high[-1][2] <= value:
-                high.pop()
-            high.append(point)
-
-    def remove(self, point: tuple[int, int, float], sums: bool, extremes: bool) -> None:
-        value = point[2]
-        self.n -= 1
-        if sums:
-            d = value - self.shift  # type: ignore[operator]
-            self.s1.add(-d)
-            self.s2.add(-(d * d))
-        if extremes:
-            if self.low and self.low[0][:2] == point[:2]:
-                self.low.popleft()
-            if self.high and self.high[0][:2] == point[:2]:
-                self.high.popleft()
-
-    def figure(self, kind: str) -> Any:
-        n = self.n
-        if kind == "count":
-            return n
-        if not n:
-            return 0.0 if kind == "sum" else None
-        shift = self.shift or 0.0
-        shifted = self.s1.value()
-        if kind == "sum":
-            return shifted + n * shift
-        mean_shifted = shifted / n
-        if kind == "mean":
-            return mean_shifted + shift
-        if kind == "stddev":
-            return math.sqrt(max(self.s2.value() / n - mean_shifted * mean_shifted, 0.0))
-        if kind == "min":
-            return self.low[0][2]
-        return self.high[0][2]  # max
-
-
-@dataclass(slots=True)
-class _KeyEvents:
-    """One key's retained events, sorted by (ts, offset), and the running window over them.
-
-    A point is ``(ts, offset, values, carried)``: ``values[i]`` is input ``i`` of the event
-    (None when the event does not carry it), ``carried`` what its result repeats.
-    """
-
-    moments: list[_Moments]
-    points: list[tuple[int, int, tuple[Any, ...], Any]] = field(default_factory=list)
-    buckets: dict[int, int] = field(default_factory=dict)  # bucket -> max offset in it
-    lo: int = 0
-    hi: int = 0
-
-    def window_for(
-        self, ts: int, size: int, inputs: Sequence[_Input], outputs: Sequence[tuple[str, str, int]]
-    ) -> dict[str, Any]:
-        """Figures of the events in [ts - size, ts]; calls must come in increasing ``ts``."""
-        points = self.points
-        moments = self.moments
-        while self.hi < len(points) and points[self.hi][0] <= ts:
-            ts_, offset, values, _ = points[self.hi]
-            for i, value in enumerate(values):
-                if value is not None:
-                    moments[i].add((ts_, offset, value), inputs[i].sums, inputs[i].extremes)
-            self.hi += 1
-        while self.lo < self.hi and points[self.lo][0] < ts - size:
-            ts_, offset, values, _ = points[self.lo]
-            for i, value in enumerate(values):
-                if value is not None:
-                    moments[i].remove((ts_, offset, value), inputs[i].sums, inputs[i].extremes)
-            self.lo += 1
-        return {name: moments[index].figure(kind) for name, kind, index in outputs}
-
-    def compact(self) -> None:
-        """Forget events no pending window can reach any more."""
-        if self.lo > 256 and self.lo * 2 > len(self.points):
-            del self.points[: self.lo]
-            self.hi -= self.lo
-            self.lo = 0
-
-
-def _plan(spec: WindowSpec) -> tuple[tuple[_Input, ...], tuple[tuple[str, str, int], ...]]:
-    """The inputs a sliding spec sums over and its outputs on them (legacy: the bare value's
-    count, sum, mean and stddev)."""
-    if not spec.outputs:
-        bare = _Input(_bare_value, sums=True, extremes=False)
-        return (bare,), tuple((kind, kind, 0) for kind in ("count", "sum", "mean", "stddev"))
-    inputs = []
-    for index, aggregate in enumerate(spec.aggregates):
-        kinds = {out.kind for out in spec.outputs if out.index == index}
-        if not kinds <= set(NUMERIC_KINDS):
-            raise TypeError(
-                f"sliding windows compute {', '.join(NUMERIC_KINDS)}; not {sorted(kinds)}"
-            )
-        if isinstance(aggregate, Counter):
-            inputs.append(_Input(_counted(aggregate), sums=False, extremes=False))
-        elif isinstance(aggregate, Stats):
-            extremes = bool(kinds & {"min", "max"})
-            sums = bool(kinds & {"sum", "mean", "stddev"})
-            inputs.append(_Input(aggregate.value_of, sums=sums, extremes=extremes))
-        else:
-            raise TypeError(f"sliding windows cannot compute {type(aggregate).__name__}")
-    outputs = tuple((out.name, out.kind, out.index) for out in spec.outputs)
-    return tuple(inputs), outputs
-
-
-def _bare_value(event: Event) -> Any:
-    return event.record
-
-
-def _counted(counter: Counter) -> Callable[[Event], Any]:
-    if counter.where is None and counter.field is None:
-        return lambda event: 1
-    return lambda event: None if counter.value_of(event) is None else 1
-
-
 class SlidingPartition(PartitionClock):
     """Sliding-window state of one input partition (see module docstring)."""
 
@@ -261,18 +77,17 @@ class SlidingPartition(PartitionClock):
         super().__init__()
         self.spec = spec
         self.size = spec.windows.size_ms
-        self.inputs, self.outputs = _plan(spec)
+        self.inputs, self.outputs = plan(spec)
         carry = spec.windows.carry
         self.carry_names = carry
         self._carry = attrgetter(*carry) if carry else None
         self.emitted_through = _NOTHING_EMITTED  # results of events with ts <= this are out
-        self.keys: dict[str, _KeyEvents] = {}
+        self.keys: dict[str, KeyEvents] = {}
         self._pending: list[tuple[int, int, str]] = []
         self._expiry: list[tuple[int, str]] = []  # (bucket, key): when buckets can go
 
-    def _new_key(self, shifts: Sequence[float | None] | None = None) -> _KeyEvents:
-        shifts = shifts or [None] * len(self.inputs)
-        return _KeyEvents([_Moments(shift) for shift in shifts])
+    def _new_key(self) -> KeyEvents:
+        return KeyEvents([Moments() for _ in self.inputs])
 
     def _carried(self, event: Event) -> Any:
         """What an event's result repeats of it: the carried fields, or a bare value (a typed
@@ -300,13 +115,10 @@ class SlidingPartition(PartitionClock):
                 part.emitted_through = orjson.loads(raw_value)
             elif raw_key.startswith(BUCKET_PREFIX):
                 key, bucket = _parse_bucket_key(raw_key)
-                max_offset, points, shifts = orjson.loads(raw_value)
+                max_offset, points = orjson.loads(raw_value)[:2]
                 entry = part.keys.get(key)
                 if entry is None:
                     entry = part.keys[key] = part._new_key()
-                for moment, shift in zip(entry.moments, shifts, strict=True):
-                    if shift is not None:  # buckets written before an input's first value: None
-                        moment.shift = shift
                 entry.buckets[bucket] = max_offset
                 part._expiry.append((bucket, key))
                 entry.points.extend(
@@ -315,7 +127,7 @@ class SlidingPartition(PartitionClock):
                 )
         heapq.heapify(part._expiry)
         for key, entry in part.keys.items():
-            entry.points.sort(key=_position)
+            entry.points.sort(key=position)
             for ts, off, _, carried in entry.points:
                 if ts > part.emitted_through:
                     heapq.heappush(part._pending, (ts, off, key, carried))
@@ -327,14 +139,14 @@ class SlidingPartition(PartitionClock):
         return [] if entry is None else entry.points[entry.lo :]
 
     @property
-    def open(self) -> dict[str, _KeyEvents]:
+    def open(self) -> dict[str, KeyEvents]:
         """Keys with retained events (for gauges)."""
         return self.keys
 
     def process(self, events: Iterable[Event], through_offset: int = -1) -> BatchOutcome:
         """Fold a batch in; emit the results of events that became final."""
         outcome = BatchOutcome()
-        dirty: dict[tuple[str, int], _KeyEvents] = {}
+        dirty: dict[tuple[str, int], KeyEvents] = {}
         grace = self.spec.grace_ms
         value_fns = [source.value for source in self.inputs]
         where = self.spec.where
@@ -372,12 +184,9 @@ class SlidingPartition(PartitionClock):
             if bucket not in entry.buckets:
                 heapq.heappush(self._expiry, (bucket, key))
             values = tuple(value(event) for value in value_fns)
-            for moment, value in zip(entry.moments, values):  # noqa: B905 - same length
-                if moment.shift is None and value is not None:
-                    moment.shift = value
             carried = self._carried(event)
             point = (event.ts, event.offset, values, carried)
-            bisect.insort(entry.points, point, lo=entry.hi, key=_position)
+            bisect.insort(entry.points, point, lo=entry.hi, key=position)
             entry.buckets[bucket] = event.offset
             dirty[(key, bucket)] = entry
             heapq.heappush(self._pending, (event.ts, event.offset, key, carried))
@@ -391,11 +200,10 @@ class SlidingPartition(PartitionClock):
         self._close_due(outcome)
         return outcome
 
-    def _encode_bucket(self, entry: _KeyEvents, bucket: int) -> bytes:
-        lo = bisect.bisect_left(entry.points, (bucket, -1), key=_position)
-        hi = bisect.bisect_left(entry.points, (bucket + BUCKET_MS, -1), key=_position)
-        shifts = [moment.shift for moment in entry.moments]
-        return orjson.dumps([entry.buckets[bucket], entry.points[lo:hi], shifts])
+    def _encode_bucket(self, entry: KeyEvents, bucket: int) -> bytes:
+        lo = bisect.bisect_left(entry.points, (bucket, -1), key=position)
+        hi = bisect.bisect_left(entry.points, (bucket + BUCKET_MS, -1), key=position)
+        return orjson.dumps([entry.buckets[bucket], entry.points[lo:hi]])
 
     def _close_due(self, outcome: BatchOutcome) -> None:
         frontier = self.frontier
@@ -438,7 +246,3 @@ class SlidingPartition(PartitionClock):
         outcome = BatchOutcome(mark=self.mark())
         self._close_due(outcome)
         return outcome
-
-
-def _position(point: tuple[Any, ...]) -> tuple[int, int]:
-    return point[0], point[1]

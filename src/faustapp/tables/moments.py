@@ -1,0 +1,223 @@
+"""Running figures of sliding windows: each key's retained events, sorted, and the moments,
+minimum and maximum of the events in its current window, kept exactly and updated in O(1)
+amortised as the window slides forward."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from faustapp.tables.aggregates import Counter, Stats
+from faustapp.tables.events import Event
+from faustapp.tables.measures import NUMERIC_KINDS
+from faustapp.tables.state import WindowSpec
+
+
+class ExactSum:
+    """A running sum kept exact (Shewchuk's non-overlapping partials, as ``math.fsum``): adding
+    and removing values gives the correctly rounded sum of what is in, whatever the history, so a
+    window recomputed after a restart has bit-identical figures."""
+
+    __slots__ = ("partials",)
+
+    def __init__(self) -> None:
+        self.partials: list[float] = []
+
+    def add(self, x: float) -> None:
+        """Add ``x`` (add ``-x`` to remove it)."""
+        partials = self.partials
+        i = 0
+        for y in partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo:
+                partials[i] = lo
+                i += 1
+            x = hi
+        partials[i:] = [x]
+
+    def value(self) -> float:
+        """The correctly rounded sum."""
+        return math.fsum(self.partials)
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """One value the window sums over: a field, expression or predicate of each event."""
+
+    value: Callable[[Event], Any]
+    sums: bool  # False for counts: only how many events carry it matters
+    extremes: bool  # min or max asked for
+
+
+class Moments:
+    """Running figures of one input over a key's current window. Sums of values and of their
+    exact squares are kept exactly, so every figure is a function of the values in the window
+    alone: whatever came before, in whatever order, and after any restart."""
+
+    __slots__ = ("n", "s1", "s2", "low", "high")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.s1 = ExactSum()
+        self.s2 = ExactSum()
+        self.low: deque[tuple[int, int, float]] = deque()  # increasing values: window minimum
+        self.high: deque[tuple[int, int, float]] = deque()  # decreasing: window maximum
+
+    def add(self, point: tuple[int, int, float], sums: bool, extremes: bool) -> None:
+        value = point[2]
+        self.n += 1
+        if sums:
+            self.s1.add(value)
+            square, error = _exact_square(value)
+            self.s2.add(square)
+            if error:
+                self.s2.add(error)
+        if extremes:
+            low, high = self.low, self.high
+            while low and low[-1][2] >= value:
+                low.pop()
+            low.append(point)
+            while high and high[-1][2] <= value:
+                high.pop()
+            high.append(point)
+
+    def remove(self, point: tuple[int, int, float], sums: bool, extremes: bool) -> None:
+        value = point[2]
+        self.n -= 1
+        if sums:
+            self.s1.add(-value)
+            square, error = _exact_square(value)
+            self.s2.add(-square)
+            if error:
+                self.s2.add(-error)
+        if extremes:
+            if self.low and self.low[0][:2] == point[:2]:
+                self.low.popleft()
+            if self.high and self.high[0][:2] == point[:2]:
+                self.high.popleft()
+
+    def figure(self, kind: str) -> Any:
+        n = self.n
+        if kind == "count":
+            return n
+        if not n:
+            return 0.0 if kind == "sum" else None
+        total = self.s1.value()
+        if kind == "sum":
+            return total
+        if kind == "mean":
+            return total / n
+        if kind == "stddev":
+            return math.sqrt(self._variance(total, n))
+        if kind == "min":
+            return self.low[0][2]
+        return self.high[0][2]  # max
+
+    def _variance(self, total: float, n: int) -> float:
+        mean_square = self.s2.value() / n
+        mean = total / n
+        variance = mean_square - mean * mean
+        if variance > 0 and mean_square <= 1e6 * variance:
+            return variance  # no cancellation to speak of: within 1e-9 of the exact value
+        # Values far from zero with a small spread: from the exact sums, exactly.
+        s1 = sum(map(Fraction, self.s1.partials), Fraction(0))
+        s2 = sum(map(Fraction, self.s2.partials), Fraction(0))
+        return max(float((s2 - s1 * s1 / n) / n), 0.0)
+
+
+def _exact_square(value: float) -> tuple[float, float]:
+    """``value * value`` as an unevaluated sum of two floats, exactly (Dekker's product)."""
+    square = value * value
+    split = 134217729.0 * value  # 2**27 + 1
+    high = split - (split - value)
+    low = value - high
+    return square, ((high * high - square) + 2.0 * high * low) + low * low
+
+
+@dataclass(slots=True)
+class KeyEvents:
+    """One key's retained events, sorted by (ts, offset), and the running window over them.
+
+    A point is ``(ts, offset, values, carried)``: ``values[i]`` is input ``i`` of the event
+    (None when the event does not carry it), ``carried`` what its result repeats.
+    """
+
+    moments: list[Moments]
+    points: list[tuple[int, int, tuple[Any, ...], Any]] = field(default_factory=list)
+    buckets: dict[int, int] = field(default_factory=dict)  # bucket -> max offset in it
+    lo: int = 0
+    hi: int = 0
+
+    def window_for(
+        self, ts: int, size: int, inputs: Sequence[Input], outputs: Sequence[tuple[str, str, int]]
+    ) -> dict[str, Any]:
+        """Figures of the events in [ts - size, ts]; calls must come in increasing ``ts``."""
+        points = self.points
+        moments = self.moments
+        while self.hi < len(points) and points[self.hi][0] <= ts:
+            ts_, offset, values, _ = points[self.hi]
+            for i, value in enumerate(values):
+                if value is not None:
+                    moments[i].add((ts_, offset, value), inputs[i].sums, inputs[i].extremes)
+            self.hi += 1
+        while self.lo < self.hi and points[self.lo][0] < ts - size:
+            ts_, offset, values, _ = points[self.lo]
+            for i, value in enumerate(values):
+                if value is not None:
+                    moments[i].remove((ts_, offset, value), inputs[i].sums, inputs[i].extremes)
+            self.lo += 1
+        return {name: moments[index].figure(kind) for name, kind, index in outputs}
+
+    def compact(self) -> None:
+        """Forget events no pending window can reach any more."""
+        if self.lo > 256 and self.lo * 2 > len(self.points):
+            del self.points[: self.lo]
+            self.hi -= self.lo
+            self.lo = 0
+
+
+def plan(spec: WindowSpec) -> tuple[tuple[Input, ...], tuple[tuple[str, str, int], ...]]:
+    """The inputs a sliding spec sums over and its outputs on them (legacy: the bare value's
+    count, sum, mean and stddev)."""
+    if not spec.outputs:
+        bare = Input(bare_value, sums=True, extremes=False)
+        return (bare,), tuple((kind, kind, 0) for kind in ("count", "sum", "mean", "stddev"))
+    inputs = []
+    for index, aggregate in enumerate(spec.aggregates):
+        kinds = {out.kind for out in spec.outputs if out.index == index}
+        if not kinds <= set(NUMERIC_KINDS):
+            raise TypeError(
+                f"sliding windows compute {', '.join(NUMERIC_KINDS)}; not {sorted(kinds)}"
+            )
+        if isinstance(aggregate, Counter):
+            inputs.append(Input(counted(aggregate), sums=False, extremes=False))
+        elif isinstance(aggregate, Stats):
+            extremes = bool(kinds & {"min", "max"})
+            sums = bool(kinds & {"sum", "mean", "stddev"})
+            inputs.append(Input(aggregate.value_of, sums=sums, extremes=extremes))
+        else:
+            raise TypeError(f"sliding windows cannot compute {type(aggregate).__name__}")
+    outputs = tuple((out.name, out.kind, out.index) for out in spec.outputs)
+    return tuple(inputs), outputs
+
+
+def bare_value(event: Event) -> Any:
+    return event.record
+
+
+def counted(counter: Counter) -> Callable[[Event], Any]:
+    if counter.where is None and counter.field is None:
+        return lambda event: 1
+    return lambda event: None if counter.value_of(event) is None else 1
+
+
+def position(point: tuple[Any, ...]) -> tuple[int, int]:
+    """Where a retained event sorts: by time, then by offset."""
+    return point[0], point[1]
