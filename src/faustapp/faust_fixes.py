@@ -14,7 +14,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.producer.transaction_manager import TransactionManager, TransactionState
 from faust.tables.recovery import Recovery
-from faust.transport.consumer import Consumer
+from faust.transport.consumer import Consumer, TopicPartitionGroup
+from faust.transport.consumer import TransactionManager as FaustTransactionManager
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Producer as FaustProducer
 from faust.types import TP
@@ -333,6 +334,41 @@ def _setup_root_logger_without_spinner(self: Worker, logger: logging.Logger, lev
     self.spinner = None
 
 
+async def _on_rebalance_with_fresh_producers(
+    self: FaustTransactionManager,
+    assigned: set[TP],
+    revoked: set[TP],
+    newly_assigned: set[TP],
+) -> None:
+    """Faust's ``TransactionManager.on_rebalance``, with producers that cannot be fenced twice.
+
+    Faust maps partitions to transactional ids only for partitions that are not standbys *in
+    the new assignment*, so a partition revoked here and kept as a standby never has its
+    producer stopped. When another worker then took the partition, its producer fenced that
+    one; when the partition came back, Faust reused the fenced producer, and the first send
+    crashed the worker (``ProducerFenced``). Here every revoked partition's producer is stopped
+    unless a partition of the new assignment still needs it, and a partition newly assigned
+    always starts on a new producer (whose ``init_transactions`` aborts what was left open).
+    """
+    keep = self._tps_to_transactional_ids(assigned)
+    revoked_ids = {
+        self.transactional_id_format.format(
+            tpg=TopicPartitionGroup(
+                tp.topic, tp.partition, self.app.assignor.group_for_topic(tp.topic)
+            ),
+            group_id=self.app.conf.id,
+        )
+        for tp in revoked
+    }
+    stale = (revoked_ids - keep) | self._tps_to_transactional_ids(newly_assigned)
+    if stale:
+        self.log.info("Stopping %d transactional producers before the new assignment", len(stale))
+        await self._stop_transactions(sorted(stale))
+    if keep:
+        self.log.info("Starting %d transactional producers for the assignment", len(keep))
+        await self._start_transactions(sorted(keep))
+
+
 def apply(fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS) -> None:
     """Install the fixes (idempotent)."""
     global FETCH_MAX_WAIT_MS
@@ -346,3 +382,4 @@ def apply(fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS) -> None:
     FaustProducer._new_producer = _new_producer_with_delivery_timeout
     Recovery._seek_offsets = _seek_offsets_from_zero
     Recovery._set_recovery_started = _set_recovery_started_without_stale_end
+    FaustTransactionManager.on_rebalance = _on_rebalance_with_fresh_producers
