@@ -51,8 +51,9 @@ clean:
 	-$(KAFKA) stop --data-dir $(KAFKA_DATA)
 	rm -rf .data
 
-# Benchmark: faustapp vs a raw aiokafka consumer vs Quix Streams on one pre-filled topic
-# (starts its own broker unless KAFKA_BOOTSTRAP is set). Table on stdout, figures in
+# Benchmark: faustapp vs a raw aiokafka consumer vs Quix Streams on pre-filled topics (sensor
+# readings; trades and app-logs for the trade-candles-1m and log-stats-1m rows; starts its own
+# broker unless KAFKA_BOOTSTRAP is set). Table on stdout, figures in
 # bench-results/latest.json. bench-quick is the small smoke size.
 .PHONY: bench bench-quick
 BENCH_ARGS ?=

@@ -195,7 +195,8 @@ class Exited:
 
 
 def wait_with_rusage(proc: subprocess.Popen, timeout: float) -> Exited:
-    """Reap ``proc`` with wait4 (its ru_maxrss is the child's peak RSS); kill it at the deadline.
+    """Reap ``proc`` with wait4 (its CPU time; its ru_maxrss is at least the parent's RSS at the
+    fork: children report their own peak, see ``bench.own_rss``); kill it at the deadline.
 
     Popen.wait would reap the child without its rusage, so the wait is done here and the
     returncode is handed back to the Popen object.

@@ -4,10 +4,14 @@ figures and the context every run shares."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.data import MINUTE, Dataset, Figures
+from bench.uses_data import LOGS, TRADES, UseDataset
+from bench.uses_expect import expected_for
+
+SENSORS = "sensors"
 
 # faustapp's own constants for the sensor pipelines (src/faustapp/agents/sensors.py).
 ALERT_Z = 4.0
@@ -24,6 +28,9 @@ class Consumer:
     kind: str  # raw | faustapp | quix
     pipeline: str | None = None
     guarantee: str = "at_least_once"
+    dataset: str = SENSORS
+    """Which pre-filled topic it reads, and faustapp's source (the ``pipeline`` label of what is
+    counted once per input record): sensors, trades or logs."""
 
 
 CONSUMERS = (
@@ -59,6 +66,22 @@ CONSUMERS = (
         "faustapp sensor-sessions (session) at_least_once",
         "faustapp",
         "sensor-sessions",
+    ),
+    Consumer("raw-trades", "raw aiokafka + orjson decode, trades topic", "raw", dataset=TRADES),
+    Consumer(
+        "faustapp-candles",
+        "faustapp trade-candles-1m (tumbling) at_least_once",
+        "faustapp",
+        "trade-candles-1m",
+        dataset=TRADES,
+    ),
+    Consumer("raw-logs", "raw aiokafka + orjson decode, app-logs topic", "raw", dataset=LOGS),
+    Consumer(
+        "faustapp-log-stats",
+        "faustapp log-stats-1m (tumbling) at_least_once",
+        "faustapp",
+        "log-stats-1m",
+        dataset=LOGS,
     ),
 )
 
@@ -117,3 +140,18 @@ class Context:
     stall_s: float
     broker_pid: int | None
     quiet: bool
+    uses: dict[str, UseDataset] = field(default_factory=dict)
+    """The trades and logs topics, when a consumer reads them."""
+    _use_expected: dict[str, dict] = field(default_factory=dict)
+
+    def data_of(self, consumer: Consumer) -> Dataset | UseDataset:
+        """The pre-filled topic ``consumer`` reads."""
+        return self.dataset if consumer.dataset == SENSORS else self.uses[consumer.dataset]
+
+    def use_expected(self, consumer: Consumer) -> dict:
+        """Expected results of a trades or logs pipeline (computed once)."""
+        pipeline = consumer.pipeline
+        assert pipeline is not None
+        if pipeline not in self._use_expected:
+            self._use_expected[pipeline] = expected_for(pipeline, self.uses[consumer.dataset])
+        return self._use_expected[pipeline]

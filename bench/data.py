@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import orjson
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from bench.common import key_per_partition, partition_of
+from bench.topic_writer import TopicWriter
 from faustapp.generator import GeneratorConfig, sensor_records
 
 MINUTE = 60_000
@@ -77,6 +77,7 @@ class Dataset:
     closer_keys: dict[int, str] = field(default_factory=dict)
     per_partition: dict[int, int] = field(default_factory=dict)
     produce_seconds: float = 0.0
+    value_bytes: int = 0
     ts_by_sensor: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     values_by_sensor: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
@@ -104,6 +105,7 @@ class Dataset:
             "bad_ratio": 0.0,
             "closer_keys": sorted(self.closer_keys.values()),
             "closer_ts": self.closer_ts,
+            "mean_value_bytes": round(self.value_bytes / self.total, 1) if self.total else None,
             "produce_seconds": round(self.produce_seconds, 3),
             "produce_records_per_s": round(self.total / self.produce_seconds)
             if self.produce_seconds
@@ -261,7 +263,7 @@ async def fill_topic(bootstrap: str, topic: str, spec: DataSpec, quiet: bool = F
         topic=topic,
         rate=0,
         count=spec.readings,
-        sensors=spec.sensors,
+        keys=spec.sensors,
         disorder_ms=spec.disorder_ms,
         bad_ratio=0.0,
         seed=spec.seed,
@@ -270,35 +272,9 @@ async def fill_topic(bootstrap: str, topic: str, spec: DataSpec, quiet: bool = F
         quiet=True,
         partitions=partitions,
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        client_id="faustapp-bench",
-        acks="all",
-        linger_ms=20,
-        max_batch_size=512 * 1024,
-        max_request_size=4 * 1024 * 1024,
-        compression_type=None,  # lz4 is not installed; loopback does not need it
-        request_timeout_ms=60_000,
-    )
-    await producer.start()
-    started = time.monotonic()
-    try:
+    async with TopicWriter(bootstrap, topic, partitions) as writer:
+        append = writer.append
         partition_cache: dict[bytes, int] = {}
-        batches = {p: producer.create_batch() for p in range(partitions)}
-        in_batch = dict.fromkeys(range(partitions), 0)
-        counts = dict.fromkeys(range(partitions), 0)
-        futures: list[asyncio.Future] = []
-
-        async def append(p: int, key: bytes, value: bytes, ts: int) -> None:
-            # The batch builder's timestamp is in epoch milliseconds (as send's timestamp_ms).
-            if batches[p].append(key=key, value=value, timestamp=ts) is None:
-                futures.append(await producer.send_batch(batches[p], topic, partition=p))
-                batches[p], in_batch[p] = producer.create_batch(), 0
-                if batches[p].append(key=key, value=value, timestamp=ts) is None:
-                    raise RuntimeError("a single record does not fit in an empty batch")
-            in_batch[p] += 1
-            counts[p] += 1
-
         min_ts, max_ts = None, None
         ts_by_sensor, values_by_sensor = dataset.ts_by_sensor, dataset.values_by_sensor
         for n, record in enumerate(sensor_records(config)):
@@ -322,13 +298,8 @@ async def fill_topic(bootstrap: str, topic: str, spec: DataSpec, quiet: bool = F
         for p, key in sorted(dataset.closer_keys.items()):
             value = orjson.dumps({"sensor_id": key, "ts": closer_ts, "value": 0.0})
             await append(p, key.encode(), value, closer_ts)
-        for p in range(partitions):
-            if in_batch[p]:
-                futures.append(await producer.send_batch(batches[p], topic, partition=p))
-        await asyncio.wait_for(asyncio.gather(*futures), 120)
-        dataset.produce_seconds = time.monotonic() - started
-    finally:
-        await producer.stop()
+        dataset.produce_seconds = await writer.flush()
+    dataset.value_bytes = writer.value_bytes
     dataset.min_ts, dataset.max_ts, dataset.closer_ts = min_ts, max_ts, closer_ts
-    dataset.per_partition = counts
+    dataset.per_partition = writer.counts
     return dataset

@@ -21,7 +21,8 @@ from bench.common import (
     samples,
     terminate,
 )
-from bench.consumers import Consumer, Context
+from bench.consumers import SENSORS, Consumer, Context
+from bench.uses_expect import check_use_windows
 from bench.worker import Worker
 
 POLL_S = 0.1
@@ -30,7 +31,7 @@ STOP_TIMEOUT_S = 15.0  # a clean stop takes ~1-2 s; SIGKILL after this
 
 def run_faustapp(ctx: Context, consumer: Consumer, round_no: int) -> dict:
     """A fresh worker on one pipeline until every partition's stream time reaches its closer."""
-    dataset, pipeline = ctx.dataset, consumer.pipeline
+    dataset, pipeline, source = ctx.data_of(consumer), consumer.pipeline, consumer.dataset
     assert pipeline is not None
     total, partitions = dataset.total, dataset.spec.partitions
     out_topic = f"{ctx.prefix}{pipeline}"
@@ -80,7 +81,7 @@ def run_faustapp(ctx: Context, consumer: Consumer, round_no: int) -> dict:
                     break
             else:
                 metrics = parse_metrics(text)
-                events = metric(metrics, "faustapp_events_in_total", pipeline="sensors")
+                events = metric(metrics, "faustapp_events_in_total", pipeline=source)
                 if first is None and events > 0:
                     first = (now, events)
                 times = {
@@ -135,8 +136,8 @@ def run_faustapp(ctx: Context, consumer: Consumer, round_no: int) -> dict:
     run["app_id"] = app_id
     run.update(run_info)
     if final:
-        batch_sum = metric(final, "faustapp_batch_seconds_sum", pipeline="sensors")
-        batch_count = metric(final, "faustapp_batch_seconds_count", pipeline="sensors")
+        batch_sum = metric(final, "faustapp_batch_seconds_sum", pipeline=source)
+        batch_count = metric(final, "faustapp_batch_seconds_count", pipeline=source)
         run["batches"] = int(batch_count)
         run["batch_seconds_total"] = round(batch_sum, 3)
         run["mean_batch_ms"] = round(1000 * batch_sum / batch_count, 2) if batch_count else None
@@ -146,17 +147,24 @@ def run_faustapp(ctx: Context, consumer: Consumer, round_no: int) -> dict:
 def _faustapp_checks(
     ctx: Context, consumer: Consumer, out_topic: str, start: dict[int, int], final: dict
 ) -> dict[str, object]:
-    pipeline = consumer.pipeline
-    total = ctx.dataset.total
+    pipeline, source = consumer.pipeline, consumer.dataset
+    total = ctx.data_of(consumer).total
     counters = {
-        "events_in": metric(final, "faustapp_events_in_total", pipeline="sensors"),
+        "events_in": metric(final, "faustapp_events_in_total", pipeline=source),
         "events_accepted": metric(final, "faustapp_events_accepted_total", pipeline=pipeline),
-        "dead_letters": metric(final, "faustapp_dead_letters_total", pipeline="sensors"),
+        "dead_letters": metric(final, "faustapp_dead_letters_total", pipeline=source),
         "late_events": metric(final, "faustapp_late_events_total", pipeline=pipeline),
-        "rekeyed": metric(final, "faustapp_rekeyed_events_total", pipeline="sensors"),
+        "rekeyed": metric(final, "faustapp_rekeyed_events_total", pipeline=source),
         "windows_closed": metric(final, "faustapp_windows_closed_total", pipeline=pipeline),
     }
-    if pipeline == "sensor-alerts":
+    if source != SENSORS:
+        expected = ctx.use_expected(consumer)
+        records, reached = asyncio.run(
+            read_records(ctx.bootstrap, out_topic, start=start, expected=len(expected), timeout=60)
+        )
+        checks = check_use_windows(str(pipeline), records, expected)
+        expected_closed = len(expected)
+    elif pipeline == "sensor-alerts":
         alerts, borderline = ctx.expect.alerts
         records, reached = asyncio.run(
             read_records(

@@ -21,6 +21,8 @@ import orjson
 from quixstreams import Application
 from quixstreams.dataframe.windows import Count, Max, Min, Sum
 
+from bench.own_rss import own_peak_rss_mib
+
 MINUTE = 60_000
 
 
@@ -96,6 +98,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0)
     options = parser.parse_args()
     result = run(options)
+    result["peak_rss_mib"] = own_peak_rss_mib()
     print(orjson.dumps(result).decode(), flush=True)
     sys.exit(0 if int(result["count"]) >= options.expect else 1)  # type: ignore[arg-type]
 

@@ -15,8 +15,12 @@ import time
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench.own_rss import own_peak_rss_mib
 
-async def consume(bootstrap: str, topic: str, expect: int, timeout: float) -> dict[str, object]:
+
+async def consume(
+    bootstrap: str, topic: str, expect: int, timeout: float, sum_field: str = "value"
+) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -45,7 +49,7 @@ async def consume(bootstrap: str, topic: str, expect: int, timeout: float) -> di
             for messages in batch.values():
                 for message in messages:
                     reading = loads(message.value)
-                    value_sum += reading["value"]
+                    value_sum += reading[sum_field]
                     decoded += 1
                     if first is None:
                         first = time.monotonic()
@@ -70,8 +74,14 @@ def main() -> None:
     parser.add_argument("--topic", required=True)
     parser.add_argument("--expect", type=int, required=True, help="records in the topic")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--sum-field", default="value", help="numeric field every record has")
     options = parser.parse_args()
-    result = asyncio.run(consume(options.bootstrap, options.topic, options.expect, options.timeout))
+    result = asyncio.run(
+        consume(
+            options.bootstrap, options.topic, options.expect, options.timeout, options.sum_field
+        )
+    )
+    result["peak_rss_mib"] = own_peak_rss_mib()
     print(orjson.dumps(result).decode(), flush=True)
     sys.exit(0 if not result["timed_out"] else 1)
 

@@ -7,6 +7,8 @@ import statistics
 from bench.common import describe_machine
 from bench.consumers import Consumer
 
+TOPIC_OF = {"sensors": "sensor-readings", "trades": "trades", "logs": "app-logs"}
+
 
 def summarize(consumer: Consumer, runs: list[dict]) -> dict:
     """One row of the table: the median and range over the rounds, correct only if every run was."""
@@ -19,6 +21,7 @@ def summarize(consumer: Consumer, runs: list[dict]) -> dict:
         "kind": consumer.kind,
         "pipeline": consumer.pipeline,
         "guarantee": consumer.guarantee if consumer.kind != "raw" else None,
+        "dataset": consumer.dataset,
         "events_per_s_median": round(statistics.median(rates)) if rates else None,
         "events_per_s_min": round(min(rates)) if rates else None,
         "events_per_s_max": round(max(rates)) if rates else None,
@@ -28,6 +31,28 @@ def summarize(consumer: Consumer, runs: list[dict]) -> dict:
         "what_was_checked": runs[0]["checks"].get("what") if runs else None,
         "runs": runs,
     }
+
+
+def with_ratios(rows: list[dict]) -> list[dict]:
+    """Each row's median events/s over that of the raw client row on the same topic."""
+    raw = {
+        row["dataset"]: row["events_per_s_median"]
+        for row in rows
+        if row["kind"] == "raw" and row["events_per_s_median"]
+    }
+    for row in rows:
+        floor = raw.get(row["dataset"])
+        median = row["events_per_s_median"]
+        row["ratio_to_raw"] = round(median / floor, 3) if floor and median else None
+    return rows
+
+
+def _use_line(data: dict) -> str:
+    return (
+        f"data {data['use']}: {data['records']:,} records + {len(data['closer_keys'])} closers, "
+        f"{data['keys']:,} keys, mean value {data['mean_value_bytes']} bytes; produced in "
+        f"{data['produce_seconds']:.1f}s ({data['produce_records_per_s']:,}/s)"
+    )
 
 
 def format_table(report: dict) -> str:
@@ -41,14 +66,17 @@ def format_table(report: dict) -> str:
         f"{data['event_rate_per_s']:g} readings/s of event time over "
         f"{data['event_time_span_s']:.0f}s, disorder <= {data['disorder_ms']} ms, "
         f"grace {data['grace_ms']} ms; produced in {data['produce_seconds']:.1f}s "
-        f"({data['produce_records_per_s']:,}/s)",
+        f"({data['produce_records_per_s']:,}/s)"
+        + (f"; mean value {data['mean_value_bytes']} bytes" if "mean_value_bytes" in data else ""),
+        *(_use_line(use) for use in report.get("data_uses", {}).values()),
         f"rounds: {report['rounds']} (consumers alternate within each round); "
         f"code {report['code']['git_head']} src {report['code']['src_sha256_at_start']}"
         + (" (src/ CHANGED during the run)" if report["code"].get("src_changed_during_run") else "")
         + f"; load average at start {report['machine']['load_average_at_start']}",
         "",
-        "| consumer | events/s (median) | min-max | start-up s | peak RSS MiB | correct |",
-        "|---|---:|---:|---:|---:|---|",
+        "| consumer | topic | events/s (median) | min-max | x raw client, same topic | "
+        "start-up s | peak RSS MiB | correct |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
 
     def num(value: float | None, fmt: str = ",.0f") -> str:
@@ -56,8 +84,10 @@ def format_table(report: dict) -> str:
 
     for row in report["rows"]:
         lines.append(
-            f"| {row['consumer']} | {num(row['events_per_s_median'])} | "
+            f"| {row['consumer']} | {TOPIC_OF.get(row.get('dataset'), '-')} | "
+            f"{num(row['events_per_s_median'])} | "
             f"{num(row['events_per_s_min'])}-{num(row['events_per_s_max'])} | "
+            f"{num(row.get('ratio_to_raw'), '.3f')} | "
             f"{num(row['startup_s_median'], '.2f')} | {num(row['peak_rss_mib_max'], '.0f')} | "
             f"{'yes' if row['correct'] else 'NO'} |"
         )

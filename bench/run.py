@@ -1,12 +1,15 @@
-"""Benchmark: faustapp vs a raw aiokafka consumer vs Quix Streams, on one pre-filled topic.
+"""Benchmark: faustapp vs a raw aiokafka consumer vs Quix Streams, on pre-filled topics.
 
     python -m bench.run            # full: 1,000,000 readings, 1,000 sensors, 2 rounds
     python -m bench.run --quick    # smoke: 20,000 readings, 100 sensors, 1 round
 
 Starts a local Kafka broker on free loopback ports (unless $KAFKA_BOOTSTRAP is set) and always
-stops it, fills one topic with seeded readings, then runs the consumers one after the other in
-alternating rounds. Prints a table and writes the same figures as JSON (--json, default
-bench-results/latest.json). Exit status 0 only if every run of every consumer was correct.
+stops it, fills the sensor topic with seeded readings (and, for the trades and logs rows, a trades
+and an app-logs topic of the same size: as many records and keys), then runs the consumers one
+after the other in alternating rounds. Each faustapp row runs one pipeline in one worker; each
+topic has its own raw client row, the ratio's denominator. Prints a table and writes the same
+figures as JSON (--json, default bench-results/latest.json). Exit status 0 only if every run of
+every consumer was correct.
 
 Per run: events/s from the first to the last event processed, start-up time (process start to
 first event processed), peak RSS and whether the output equals the expected figures.
@@ -33,14 +36,17 @@ from bench.consumers import CONSUMERS, Context, Expectations
 from bench.data import DataSpec, create_topic, fill_topic
 from bench.extras import format_extras, run_extras
 from bench.faustapp_runner import POLL_S, run_faustapp
-from bench.report import format_table, short_checks, summarize
+from bench.report import format_table, short_checks, summarize, with_ratios
 from bench.runners import run_quix, run_raw
+from bench.uses_data import TOPICS, fill_use_topic
 
 FAUSTAPP_OUTPUTS = (
     "sensor-stats-1m",
     "sensor-stats-5m",
     "sensor-alerts",
     "sensor-sessions",
+    "trade-candles-1m",
+    "log-stats-1m",
     "faustapp-late",
     "faustapp-dlq",
 )
@@ -146,6 +152,23 @@ def main(argv: list[str] | None = None) -> int:
                 f"produced {dataset.total:,} records in {dataset.produce_seconds:.1f}s "
                 f"({dataset.total / dataset.produce_seconds:,.0f}/s)"
             )
+            uses = {}
+            for use in sorted({c.dataset for c in consumers} & set(TOPICS), reverse=True):
+                say(f"producing {spec.readings:,} {use} records to {prefix}{TOPICS[use]} ...")
+                uses[use] = asyncio.run(
+                    fill_use_topic(
+                        bootstrap,
+                        use,
+                        f"{prefix}{TOPICS[use]}",
+                        spec,
+                        dataset.start_ms,
+                        quiet=options.quiet,
+                    )
+                )
+                say(
+                    f"produced {uses[use].total:,} records in {uses[use].produce_seconds:.1f}s "
+                    f"({uses[use].total / uses[use].produce_seconds:,.0f}/s)"
+                )
             if options.create_output_topics:
                 for name in FAUSTAPP_OUTPUTS:
                     asyncio.run(create_topic(bootstrap, f"{prefix}{name}", spec.partitions))
@@ -162,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 stall_s=10.0 if options.quick else 30.0,
                 broker_pid=broker_pid,
                 quiet=options.quiet,
+                uses=uses,
             )
             runs: dict[str, list[dict]] = {c.id: [] for c in consumers}
             for round_no in range(1, size["rounds"] + 1):
@@ -169,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                     say(f"round {round_no}/{size['rounds']}: {consumer.label} ...")
                     load_before, src_before = load_average(), src_fingerprint()
                     if consumer.kind == "raw":
-                        run = run_raw(ctx, round_no)
+                        run = run_raw(ctx, round_no, consumer)
                     elif consumer.kind == "quix":
                         run = run_quix(ctx, round_no)
                     else:
@@ -185,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"correct {run['correct']}"
                         + ("" if run["correct"] else f": {short_checks(run['checks'])}")
                     )
-            rows = [summarize(c, runs[c.id]) for c in consumers]
+            rows = with_ratios([summarize(c, runs[c.id]) for c in consumers])
             report = {
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "size": size_name,
@@ -194,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                 "code": code,
                 "broker": broker_description,
                 "data": dataset.describe(),
+                "data_uses": {use: data.describe() for use, data in uses.items()},
                 "method": {
                     "events_per_s": "(records processed between the first and the last "
                     "observation) / (time between them); faustapp: /metrics polled every "
@@ -201,9 +226,12 @@ def main(argv: list[str] | None = None) -> int:
                     "input record read and every partition's stream time at its closer "
                     "reading (its last record); raw and quix: the process's own clock",
                     "startup_s": "process start to first event processed",
-                    "peak_rss_mib": "faustapp: VmHWM before stopping; raw and quix: ru_maxrss "
-                    "from wait4",
+                    "peak_rss_mib": "faustapp: VmHWM before stopping; raw and quix: their own "
+                    "VmHWM at the end (wait4's ru_maxrss would include the bench's own RSS at "
+                    "the fork)",
                     "median_and_range": "over the rounds",
+                    "ratio_to_raw": "a row's median events/s over the median of the raw client "
+                    "row on the same topic in the same run (sensors, trades or app-logs)",
                     "note": "at --quick size the raw row covers one or two fetches and its "
                     "events/s means little; worker start-up includes Python imports, joining "
                     "the consumer group and (empty) table recovery",

@@ -14,14 +14,19 @@ from bench.bookkeeping import child_result, cpu_seconds, finish_run, timings
 from bench.broker import read_records
 from bench.checks import check_windows, quix_window
 from bench.common import PROJECT_ROOT, terminate, wait_with_rusage
-from bench.consumers import Context
+from bench.consumers import SENSORS, Consumer, Context
 
 
-def run_raw(ctx: Context, round_no: int) -> dict:
-    """The floor: read and JSON-decode every record, nothing else."""
-    total = ctx.dataset.total
-    out_path = ctx.logs / f"raw-r{round_no}.out"
-    log_path = ctx.logs / f"raw-r{round_no}.log"
+def run_raw(ctx: Context, round_no: int, consumer: Consumer) -> dict:
+    """The floor: read and JSON-decode every record of the consumer's topic, nothing else."""
+    dataset = ctx.data_of(consumer)
+    total = dataset.total
+    if consumer.dataset == SENSORS:
+        sum_field, expected_sum = "value", ctx.expect.value_sum
+    else:
+        sum_field, expected_sum = dataset.sum_field, dataset.field_sum
+    out_path = ctx.logs / f"{consumer.id}-r{round_no}.out"
+    log_path = ctx.logs / f"{consumer.id}-r{round_no}.log"
     broker_cpu0 = cpu_seconds(ctx.broker_pid)
     with open(out_path, "wb") as out, open(log_path, "wb") as err:
         spawn = time.monotonic()
@@ -33,11 +38,13 @@ def run_raw(ctx: Context, round_no: int) -> dict:
                 "--bootstrap",
                 ctx.bootstrap,
                 "--topic",
-                ctx.dataset.topic,
+                dataset.topic,
                 "--expect",
                 str(total),
                 "--timeout",
                 str(ctx.run_timeout),
+                "--sum-field",
+                sum_field,
             ],
             cwd=PROJECT_ROOT,
             stdout=out,
@@ -52,11 +59,12 @@ def run_raw(ctx: Context, round_no: int) -> dict:
     result = child_result(out_path)
     run = timings(spawn, result.get("first_event"), result.get("last_event"), 1, total)
     value_ok = result.get("value_sum") is not None and abs(
-        result["value_sum"] - ctx.expect.value_sum
-    ) <= 1e-6 * max(1.0, abs(ctx.expect.value_sum))
+        result["value_sum"] - expected_sum
+    ) <= 1e-6 * max(1.0, abs(expected_sum))
     checks = {
         "ok": result.get("count") == total and result.get("decoded") == total and value_ok,
-        "what": "every record read and JSON-decoded; sum of the decoded values equals the data's",
+        "what": "every record read and JSON-decoded; sum of the decoded values equals the data's"
+        + ("" if consumer.dataset == SENSORS else f" ({sum_field})"),
         "records": result.get("count"),
         "decoded": result.get("decoded"),
         "expected_records": total,
@@ -65,7 +73,7 @@ def run_raw(ctx: Context, round_no: int) -> dict:
     return finish_run(
         run,
         checks,
-        exited.peak_rss_mib,
+        result.get("peak_rss_mib"),
         exited.returncode,
         log_path,
         ctx,
@@ -136,7 +144,7 @@ def run_quix(ctx: Context, round_no: int) -> dict:
     return finish_run(
         run,
         checks,
-        exited.peak_rss_mib,
+        result.get("peak_rss_mib"),
         exited.returncode,
         log_path,
         ctx,

@@ -23,6 +23,10 @@ CONSUMERS = [
     "faustapp-5m",
     "faustapp-alerts",
     "faustapp-sessions",
+    "raw-trades",
+    "faustapp-candles",
+    "raw-logs",
+    "faustapp-log-stats",
 ]
 REASONS = (
     "error",
