@@ -189,7 +189,13 @@ def plan(spec: WindowSpec) -> tuple[tuple[Input, ...], tuple[tuple[str, str, int
     if not spec.outputs:
         bare = Input(bare_value, sums=True, extremes=False)
         return (bare,), tuple((kind, kind, 0) for kind in ("count", "sum", "mean", "stddev"))
-    inputs = []
+    stats_of = {
+        (aggregate.field, aggregate.where): index
+        for index, aggregate in enumerate(spec.aggregates)
+        if isinstance(aggregate, Stats)
+    }
+    inputs: list[Input] = []
+    input_of: dict[int, int] = {}  # aggregate index -> input index
     for index, aggregate in enumerate(spec.aggregates):
         kinds = {out.kind for out in spec.outputs if out.index == index}
         if not kinds <= set(NUMERIC_KINDS):
@@ -197,15 +203,27 @@ def plan(spec: WindowSpec) -> tuple[tuple[Input, ...], tuple[tuple[str, str, int
                 f"sliding windows compute {', '.join(NUMERIC_KINDS)}; not {sorted(kinds)}"
             )
         if isinstance(aggregate, Counter):
+            twin = stats_of.get((aggregate.field, aggregate.where))
+            if aggregate.field is not None and twin is not None:
+                continue  # the count of a field's statistics: read off them, no input of its own
+            input_of[index] = len(inputs)
             inputs.append(Input(counted(aggregate), sums=False, extremes=False))
         elif isinstance(aggregate, Stats):
-            extremes = bool(kinds & {"min", "max"})
-            sums = bool(kinds & {"sum", "mean", "stddev"})
+            mine = {o.kind for o in spec.outputs if o.index == index}
+            extremes = bool(mine & {"min", "max"})
+            sums = bool(mine & {"sum", "mean", "stddev"})
+            input_of[index] = len(inputs)
             inputs.append(Input(aggregate.value_of, sums=sums, extremes=extremes))
         else:
             raise TypeError(f"sliding windows cannot compute {type(aggregate).__name__}")
-    outputs = tuple((out.name, out.kind, out.index) for out in spec.outputs)
-    return tuple(inputs), outputs
+    outputs = []
+    for out in spec.outputs:
+        aggregate = spec.aggregates[out.index]
+        index = out.index
+        if index not in input_of:  # a field's count, read off its statistics
+            index = stats_of[(aggregate.field, aggregate.where)]
+        outputs.append((out.name, out.kind, input_of[index]))
+    return tuple(inputs), tuple(outputs)
 
 
 def bare_value(event: Event) -> Any:
