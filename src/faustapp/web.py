@@ -7,10 +7,11 @@ import logging
 import aiohttp
 import faust
 import orjson
+from faust.types import TP
 from faust.web import Request, Response, View
 from yarl import URL
 
-from faustapp.pipeline import PartitionNotReady, WindowedPipeline
+from faustapp.pipeline import PartitionNotReady, WindowedPipeline, partition_for
 from faustapp.records import InvalidRecord, _sensor_id
 from faustapp.runtime import Deployment
 
@@ -44,11 +45,14 @@ class OwnerUnknown(Exception):
 def owner_of(app: faust.App, table_name: str, key: str) -> URL | None:
     """The worker that owns ``key`` in the table (its partition: murmur2 of the key's UTF-8
     bytes, as the records were partitioned); None when it is this worker."""
-    try:
-        topic = app.tables[table_name].changelog_topic.get_topic_name()
-        owner: URL = app.assignor.key_store(topic, key.encode())
-    except (KeyError, TypeError) as exc:  # no owner known, or metadata not loaded yet
-        raise OwnerUnknown("partition owners are being reassigned (rebalance)") from exc
+    table = app.tables[table_name]
+    # The partition is computed here, not from the producer's metadata: a table nothing was
+    # written to yet has none.
+    tp = TP(table.changelog_topic.get_topic_name(), partition_for(key, table.partitions))
+    url = app.assignor._tps_url.get(tp)
+    if url is None:  # no owner known: a rebalance is assigning it
+        raise OwnerUnknown("partition owners are being reassigned (rebalance)")
+    owner = URL(url)
     here = app.conf.canonical_url
     if (owner.host, owner.port) == (here.host, here.port):
         return None
