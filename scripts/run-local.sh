@@ -104,7 +104,7 @@ generator_pids+=($!)
 
 cat >&2 <<MSG
 
-run-local: faustapp is running (Ctrl-C stops the generator, the worker and Kafka)
+run-local: faustapp is running (Ctrl-C stops the generators, the worker and Kafka)
   pipelines:     ${FAUSTAPP_PIPELINES} (inputs sensor-readings, trades, app-logs, clicks, products)
   sensor state:  http://127.0.0.1:${WEB_PORT}/api/sensors/s-1
   also viewed:   http://127.0.0.1:${WEB_PORT}/api/items/sku-0/also-viewed
