@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.clicks_data import CLICKS, ClicksDataset
+from bench.clicks_expect import expected_clicks
 from bench.data import MINUTE, Dataset, Figures
 from bench.uses_data import LOGS, TRADES, UseDataset
 from bench.uses_expect import expected_for
@@ -30,7 +32,7 @@ class Consumer:
     guarantee: str = "at_least_once"
     dataset: str = SENSORS
     """Which pre-filled topic it reads, and faustapp's source (the ``pipeline`` label of what is
-    counted once per input record): sensors, trades or logs."""
+    counted once per input record): sensors, trades, logs or clicks."""
 
 
 CONSUMERS = (
@@ -82,6 +84,28 @@ CONSUMERS = (
         "faustapp",
         "log-stats-1m",
         dataset=LOGS,
+    ),
+    Consumer("raw-clicks", "raw aiokafka + orjson decode, clicks topic", "raw", dataset=CLICKS),
+    Consumer(
+        "faustapp-user-sessions",
+        "faustapp user-sessions (session, 30 min gap) at_least_once",
+        "faustapp",
+        "user-sessions",
+        dataset=CLICKS,
+    ),
+    Consumer(
+        "faustapp-page-stats",
+        "faustapp page-stats-1m (tumbling, regrouped by page) at_least_once",
+        "faustapp",
+        "page-stats-1m",
+        dataset=CLICKS,
+    ),
+    Consumer(
+        "faustapp-trending",
+        "faustapp trending-items (hopping 5m regrouped by item, top 10) at_least_once",
+        "faustapp",
+        "trending-items",
+        dataset=CLICKS,
     ),
 )
 
@@ -140,18 +164,22 @@ class Context:
     stall_s: float
     broker_pid: int | None
     quiet: bool
-    uses: dict[str, UseDataset] = field(default_factory=dict)
-    """The trades and logs topics, when a consumer reads them."""
+    uses: dict[str, UseDataset | ClicksDataset] = field(default_factory=dict)
+    """The trades, logs and clicks topics, when a consumer reads them."""
     _use_expected: dict[str, dict] = field(default_factory=dict)
 
-    def data_of(self, consumer: Consumer) -> Dataset | UseDataset:
+    def data_of(self, consumer: Consumer) -> Dataset | UseDataset | ClicksDataset:
         """The pre-filled topic ``consumer`` reads."""
         return self.dataset if consumer.dataset == SENSORS else self.uses[consumer.dataset]
 
     def use_expected(self, consumer: Consumer) -> dict:
-        """Expected results of a trades or logs pipeline (computed once)."""
+        """Expected results of a trades, logs or clicks pipeline (computed once)."""
         pipeline = consumer.pipeline
         assert pipeline is not None
         if pipeline not in self._use_expected:
-            self._use_expected[pipeline] = expected_for(pipeline, self.uses[consumer.dataset])
+            data = self.uses[consumer.dataset]
+            if isinstance(data, ClicksDataset):
+                self._use_expected[pipeline] = expected_clicks(pipeline, data)
+            else:
+                self._use_expected[pipeline] = expected_for(pipeline, data)
         return self._use_expected[pipeline]

@@ -7,7 +7,12 @@ import statistics
 from bench.common import describe_machine
 from bench.consumers import Consumer
 
-TOPIC_OF = {"sensors": "sensor-readings", "trades": "trades", "logs": "app-logs"}
+TOPIC_OF = {
+    "sensors": "sensor-readings",
+    "trades": "trades",
+    "logs": "app-logs",
+    "clicks": "clicks",
+}
 
 
 def summarize(consumer: Consumer, runs: list[dict]) -> dict:
@@ -48,10 +53,16 @@ def with_ratios(rows: list[dict]) -> list[dict]:
 
 
 def _use_line(data: dict) -> str:
+    sessions = (
+        f", {data['sessions']:,} sessions over {data['event_time_span_s'] / 3600:.1f} h of "
+        f"event time, {data['items']:,} items"
+        if "sessions" in data
+        else ""
+    )
     return (
         f"data {data['use']}: {data['records']:,} records + {len(data['closer_keys'])} closers, "
-        f"{data['keys']:,} keys, mean value {data['mean_value_bytes']} bytes; produced in "
-        f"{data['produce_seconds']:.1f}s ({data['produce_records_per_s']:,}/s)"
+        f"{data['keys']:,} keys{sessions}, mean value {data['mean_value_bytes']} bytes; "
+        f"produced in {data['produce_seconds']:.1f}s ({data['produce_records_per_s']:,}/s)"
     )
 
 
@@ -92,6 +103,42 @@ def format_table(report: dict) -> str:
             f"{'yes' if row['correct'] else 'NO'} |"
         )
     return "\n".join(lines)
+
+
+def format_notes(report: dict) -> list[str]:
+    """Notes under the table: how the rows of regrouped pipelines were measured."""
+    regrouped = [row for row in report["rows"] if any(run.get("regrouped") for run in row["runs"])]
+    if not regrouped:
+        return []
+    lines = ["", f"note: {report['method']['regrouped_rows']}."]
+    for row in regrouped:
+        runs = [run for run in row["runs"] if run.get("records_read_per_s_all_routers")]
+        if not runs:
+            continue
+        total = report["data_uses"][row["dataset"]]["records_in_topic"]
+        measured = statistics.median(run["events_measured"] / total for run in runs)
+        every = statistics.median(total / run["processing_s"] for run in runs)
+        all_rate = statistics.median(run["records_read_per_s_all_routers"] for run in runs)
+        read = statistics.median(run["events_in_all_routers"] for run in runs)
+        share = [
+            run["input_read_s"] / run["processing_s"]
+            for run in runs
+            if run.get("input_read_s") is not None and run.get("processing_s")
+        ]
+        lines.append(
+            f"- {row['pipeline']}: {row['events_per_s_median'] or 0:,} input clicks/s counts "
+            f"the {measured:.0%} of the clicks read after the first observation; the others "
+            f"are windowed within the measured time too, and all {total:,} over that time give "
+            f"{every:,.0f}/s (the two bound the rate); the routers read {read:,.0f} records in "
+            f"all ({all_rate:,.0f}/s)"
+            + (
+                f"; the last input click was read at {statistics.median(share):.0%} of the "
+                "measured time"
+                if share
+                else ""
+            )
+        )
+    return lines
 
 
 def short_checks(checks: dict) -> str:

@@ -4,12 +4,12 @@
     python -m bench.run --quick    # smoke: 20,000 readings, 100 sensors, 1 round
 
 Starts a local Kafka broker on free loopback ports (unless $KAFKA_BOOTSTRAP is set) and always
-stops it, fills the sensor topic with seeded readings (and, for the trades and logs rows, a trades
-and an app-logs topic of the same size: as many records and keys), then runs the consumers one
-after the other in alternating rounds. Each faustapp row runs one pipeline in one worker; each
-topic has its own raw client row, the ratio's denominator. Prints a table and writes the same
-figures as JSON (--json, default bench-results/latest.json). Exit status 0 only if every run of
-every consumer was correct.
+stops it, fills the sensor topic with seeded readings (and, for the trades, logs and clicks rows,
+a trades, an app-logs and a clicks topic of the same size: as many records and keys), then runs
+the consumers one after the other in alternating rounds. Each faustapp row runs one pipeline in
+one worker; each topic has its own raw client row, the ratio's denominator. Prints a table and
+writes the same figures as JSON (--json, default bench-results/latest.json). Exit status 0 only if
+every run of every consumer was correct.
 
 Per run: events/s from the first to the last event processed, start-up time (process start to
 first event processed), peak RSS and whether the output equals the expected figures.
@@ -31,12 +31,13 @@ from pathlib import Path
 import orjson
 
 from bench.broker import BrokerError, kafka_broker
+from bench.clicks_data import CLICKS, fill_clicks_topic
 from bench.common import PROJECT_ROOT, git_head, load_average, machine_info, src_fingerprint
 from bench.consumers import CONSUMERS, Context, Expectations
 from bench.data import DataSpec, create_topic, fill_topic
 from bench.extras import format_extras, run_extras
 from bench.faustapp_runner import POLL_S, run_faustapp
-from bench.report import format_table, short_checks, summarize, with_ratios
+from bench.report import format_notes, format_table, short_checks, summarize, with_ratios
 from bench.runners import run_quix, run_raw
 from bench.uses_data import TOPICS, fill_use_topic
 
@@ -47,15 +48,32 @@ FAUSTAPP_OUTPUTS = (
     "sensor-sessions",
     "trade-candles-1m",
     "log-stats-1m",
+    "user-sessions",
+    "page-stats-1m",
+    "trending-items",
     "faustapp-late",
     "faustapp-dlq",
 )
+
+USE_TOPICS = {**TOPICS, CLICKS: "clicks"}
 
 SIZES = {
     # Same density per sensor in both: one reading per sensor per second of event time.
     "full": {"readings": 1_000_000, "sensors": 1_000, "interval_ms": 1.0, "rounds": 2},
     "quick": {"readings": 20_000, "sensors": 100, "interval_ms": 10.0, "rounds": 1},
 }
+
+
+REGROUPED_NOTE = (
+    "page-stats-1m and trending-items regroup the clicks (by page, by item): the worker reads "
+    "each click from the clicks topic (lateness, then forward) and again from the pipeline's "
+    "repartition topic (the windows), with watermark records besides; trending-items then "
+    "relays every final (item, 5-minute window) row to a ranking stage through a third topic. "
+    "Their events/s counts input clicks only (each once), those read between the first "
+    "observation (a click processed) and the last (every input click read and every expected "
+    "result emitted), so the time covers every stage and the last watermarks' round trip; the "
+    "records read by all the worker's routers are in events_in_all_routers"
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -153,13 +171,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"({dataset.total / dataset.produce_seconds:,.0f}/s)"
             )
             uses = {}
-            for use in sorted({c.dataset for c in consumers} & set(TOPICS), reverse=True):
-                say(f"producing {spec.readings:,} {use} records to {prefix}{TOPICS[use]} ...")
+            for use in sorted({c.dataset for c in consumers} & set(USE_TOPICS), reverse=True):
+                say(f"producing {spec.readings:,} {use} records to {prefix}{USE_TOPICS[use]} ...")
+                fill = fill_clicks_topic if use == CLICKS else fill_use_topic
                 uses[use] = asyncio.run(
-                    fill_use_topic(
+                    fill(
                         bootstrap,
                         use,
-                        f"{prefix}{TOPICS[use]}",
+                        f"{prefix}{USE_TOPICS[use]}",
                         spec,
                         dataset.start_ms,
                         quiet=options.quiet,
@@ -224,14 +243,19 @@ def main(argv: list[str] | None = None) -> int:
                     "observation) / (time between them); faustapp: /metrics polled every "
                     f"{POLL_S * 1000:.0f} ms, first = events_in_total > 0, last = every "
                     "input record read and every partition's stream time at its closer "
-                    "reading (its last record); raw and quix: the process's own clock",
+                    "reading (its last record), for a regrouped pipeline every input record "
+                    "read and windows_closed at the number of expected results (its stream "
+                    "time gauges are shared by its two halves); raw and quix: the process's "
+                    "own clock",
+                    "regrouped_rows": REGROUPED_NOTE,
                     "startup_s": "process start to first event processed",
                     "peak_rss_mib": "faustapp: VmHWM before stopping; raw and quix: their own "
                     "VmHWM at the end (wait4's ru_maxrss would include the bench's own RSS at "
                     "the fork)",
                     "median_and_range": "over the rounds",
                     "ratio_to_raw": "a row's median events/s over the median of the raw client "
-                    "row on the same topic in the same run (sensors, trades or app-logs)",
+                    "row on the same topic in the same run (sensors, trades, app-logs or "
+                    "clicks)",
                     "note": "at --quick size the raw row covers one or two fetches and its "
                     "events/s means little; worker start-up includes Python imports, joining "
                     "the consumer group and (empty) table recovery",
@@ -263,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     json_path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     print()
     print(format_table(report))
+    for line in format_notes(report):
+        print(line)
     if report["extras"]:
         print()
         print(format_extras(report["extras"]))

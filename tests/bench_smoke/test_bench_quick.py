@@ -27,6 +27,10 @@ CONSUMERS = [
     "faustapp-candles",
     "raw-logs",
     "faustapp-log-stats",
+    "raw-clicks",
+    "faustapp-user-sessions",
+    "faustapp-page-stats",
+    "faustapp-trending",
 ]
 REASONS = (
     "error",
