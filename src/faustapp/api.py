@@ -271,6 +271,12 @@ class Source:
             if name in self.schema.fields:
                 raise ValueError(f"{name!r} is already a field of {self.schema.name}")
         missing = dict(missing or {})
+        strays = sorted(set(missing) - set(fields))
+        if strays:
+            raise ValueError(
+                f"missing values for {', '.join(map(repr, strays))}: not among the fields "
+                f"the join adds ({', '.join(map(repr, fields))})"
+            )
         enriched = msgspec.defstruct(
             f"{self.schema.name}With{reference.schema.name}",
             [(name, Any, missing.get(name)) for name in fields],

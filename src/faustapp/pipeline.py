@@ -345,7 +345,7 @@ class SourceRouter:
             side_sends = []
             part = pipeline.loaded(partition)
             if part is not None:
-                name = pipeline.spec.name
+                name = pipeline.metric_label
                 metrics.OPEN_WINDOWS.labels(name, str(partition)).set(len(part.open))
                 metrics.STREAM_TIME.labels(name, str(partition)).set(
                     max(part.stream_time, 0) / 1000

@@ -34,6 +34,7 @@ SOURCE_HEADER = "faustapp-source-partition"
 OFFSET_HEADER = "faustapp-source-offset"
 WATERMARK_HEADER = "faustapp-watermark"
 INDEX_HEADER = "faustapp-source-index"
+SOURCE_TIME_HEADER = "faustapp-source-time"
 
 
 def repartition_topic(app_id: str, pipeline: str) -> str:
@@ -59,6 +60,12 @@ class RegroupPipeline(WindowedPipeline):
         self._encode = msgspec.json.Encoder().encode
         self._homes: dict[str, int] = {}
         self._sent: dict[int, int] = {}  # input partition -> last watermark sent
+
+    @property
+    def metric_label(self) -> str:
+        """Its own series: the downstream half counts the pipeline's accepted events and
+        windows, this half only forwards (and names the late ones, under the pipeline)."""
+        return f"{self.spec.name}-regroup"
 
     def new_partition(self, records: Iterable[tuple[bytes, bytes]]) -> RegroupPartition:
         """The input partition's clock, from its mark."""
@@ -102,6 +109,7 @@ class RegroupPipeline(WindowedPipeline):
                         (SOURCE_HEADER, source),
                         (OFFSET_HEADER, b"%d" % event.offset),
                         (INDEX_HEADER, b"%d" % forward.index),
+                        (SOURCE_TIME_HEADER, b"%d" % forward.source_time),
                     ],
                 )
             )
@@ -245,7 +253,8 @@ class WatermarkedRouter(SourceRouter):
             except InvalidRecord as exc:  # not written by faustapp: kept, never dropped
                 buffer.side_sends.append(await self._dead_letter(message, str(exc)))
                 continue
-            events.append(Event(key_of(record), ts_of(record), record, offset))
+            source_time = int(headers.get(SOURCE_TIME_HEADER, b"-1"))
+            events.append(Event(key_of(record), ts_of(record), record, offset, source_time))
         outcome = part.process(events, through_offset=batch[-1].offset if batch else -1)
         pending.add(outcome)
         accepted += outcome.accepted

@@ -139,10 +139,15 @@ class WindowedPipeline:
         self._parts: dict[int, Partition] = {}
         self.relay: Relay | None = None
         """Where final results also go for a stage fed by this one (a ranking), if any."""
-        self.accepted = metrics.EVENTS_ACCEPTED.labels(spec.name)
+        self.accepted = metrics.EVENTS_ACCEPTED.labels(self.metric_label)
         # Counters exist at 0 from the start, so the first increase is visible to rate().
         self.windows_closed = metrics.WINDOWS_CLOSED.labels(spec.name)
         self.late_events = metrics.LATE_EVENTS.labels(spec.name)
+
+    @property
+    def metric_label(self) -> str:
+        """The ``pipeline`` label of its accepted-events, open-window and stream-time series."""
+        return self.spec.name
 
     def loaded(self, partition: int) -> Partition | None:
         """In-memory state of a partition, if it was restored since it was assigned."""
@@ -156,7 +161,7 @@ class WindowedPipeline:
         """Rebuild a partition's state from its table (after assignment or recovery)."""
         part = self.new_partition(self.store.records(partition))
         self._parts[partition] = part
-        name, label = self.spec.name, str(partition)
+        name, label = self.metric_label, str(partition)
         metrics.OPEN_WINDOWS.labels(name, label).set(len(part.open))
         metrics.STREAM_TIME.labels(name, label).set(max(part.stream_time, 0) / 1000)
         log.info(
@@ -175,7 +180,7 @@ class WindowedPipeline:
             self._parts.pop(partition, None)
             for gauge in (metrics.OPEN_WINDOWS, metrics.STREAM_TIME):
                 with contextlib.suppress(KeyError):  # never set for this partition
-                    gauge.remove(self.spec.name, str(partition))
+                    gauge.remove(self.metric_label, str(partition))
 
     async def partition(self, partition: int) -> Partition:
         """The partition's state, restored on first use, with restart leftovers emitted."""

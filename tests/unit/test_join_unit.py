@@ -198,15 +198,10 @@ def test_a_joined_source_declares_windows_on_the_new_fields(declared: Any) -> No
         joined.window("other", tumbling(60_000), by="colour", n=Count())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: Source.join accepts `missing` names that are not among `fields`; the "
-    "enricher then raises TypeError for every event whose key is not in the table",
-)
 @pytest.mark.parametrize("missing", [{"categry": "unknown"}, {"page": "unknown"}])
 def test_missing_values_for_fields_the_join_does_not_add_fail_at_declaration(
     declared: Any, missing: dict[str, Any]
 ) -> None:
     _, clicks, products = declared
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not among the fields the join adds"):
         clicks.join(products, on="item_id", fields={"category": "category"}, missing=missing)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -54,6 +53,7 @@ class Message:
     position: int | None = None
     index: int = 0
     watermark: int | None = None
+    source_time: int = -1
 
 
 def apply_outcome(table: dict[bytes, bytes], outcome: BatchOutcome) -> list[Any]:
@@ -138,7 +138,9 @@ class Downstream:
             ):
                 continue
             record = message.record if self.decode is None else self.decode(message.record)
-            events.append(Event(self.key_of(record), self.ts_of(record), record, offset))
+            events.append(
+                Event(self.key_of(record), self.ts_of(record), record, offset, message.source_time)
+            )
         self.apply(part.process(events, through_offset=batch[-1].offset))
 
     def restore(self, rng: random.Random) -> None:
@@ -222,6 +224,7 @@ class Upstream:
                 record=forward.event.record,
                 position=forward.event.offset,
                 index=forward.index,
+                source_time=forward.source_time,
             )
         stream_time = self.part.stream_time
         if stream_time >= 0 and stream_time != self.sent:
@@ -495,22 +498,22 @@ def test_regrouped_tumbling_windows_equal_the_oracle_whatever_the_interleaving(
 
 
 @PROPERTY
-@given(scenarios(hopping_windows=True), st.randoms(use_true_random=False))
-def test_regrouped_hopping_windows_stay_within_the_oracle(
-    scenario: Scenario, rng: random.Random
+@given(scenarios(hopping_windows=True), st.randoms(use_true_random=False), st.data())
+def test_regrouped_hopping_windows_equal_the_oracle_whatever_the_interleaving(
+    scenario: Scenario, rng: random.Random, data: st.DataObject
 ) -> None:
-    """Hopping windows: a window holds every event that arrived while the window was still open
-    on the event's own partition, and only events that were not late; nothing is counted twice,
-    replays and restores included.  (Which of the partly-final windows get the event depends on
-    the interleaving: see the xfail below.)"""
+    """Hopping windows: a window holds exactly the events that arrived while the window was
+    still open on the event's own partition; nothing is counted twice, replays and restores
+    included, and another interleaving gives the same windows."""
     ups, downs = scenario.run(Schedule(rng, replay_chance=0.3, restore_chance=0.1))
     expected = check_common(scenario, ups, downs)
     got = {slot: set(f["ids"]) for slot, f in emitted_by_slot(downs).items()}
     got.update({slot: set(f["ids"]) for slot, f in still_open(downs).items()})
-    for slot, ids in expected.strict.items():
-        assert ids <= got.get(slot, set()), f"{slot} lost events"
-    for slot, ids in got.items():
-        assert ids <= expected.loose.get(slot, set()), f"{slot} holds late or foreign events"
+    assert got == {slot: ids for slot, ids in expected.strict.items() if ids}
+    seed = data.draw(st.integers(0, 2**32 - 1), label="second interleaving")
+    _, other = scenario.run(Schedule(random.Random(seed)))
+    assert emitted_by_slot(other) == emitted_by_slot(downs)
+    assert still_open(other) == still_open(downs)
     for slot in emitted_by_slot(downs):
         assert expected.final(slot, scenario.grace)
     event(f"partly-late events: {expected.strict != expected.loose}")
@@ -610,12 +613,6 @@ def test_an_event_without_the_group_field_is_not_forwarded_but_moves_the_clock()
     assert part.stream_time == 30
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: a regrouped hopping window counts an event in windows already final on the "
-    "event's own partition when another input partition lags, so results depend on which "
-    "partition was processed faster",
-)
 def test_hopping_results_do_not_depend_on_which_partition_ran_first() -> None:
     windows = hopping(10, 5)
     spec = RegroupSpec(windows, 0, attrgetter("group"))

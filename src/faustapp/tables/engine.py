@@ -198,7 +198,11 @@ class PartitionWindows(PartitionClock):
                 if stream_time < ts < limit:  # filtered out, but the partition's clock moves
                     stream_time = ts
                 continue
-            final_before = stream_time - behind
+            if limit < 0 and event.source_time > stream_time:
+                # forwarded: windows already final on the event's own partition stay untouched
+                final_before = event.source_time - behind
+            else:
+                final_before = stream_time - behind
             lowest = ts - size + 1
             missed: int | None = None
             took = False

@@ -20,6 +20,9 @@ class Event:
     ts: int
     record: Any
     offset: int
+    source_time: int = -1
+    """For a forwarded event: its own input partition's stream time when it was forwarded. The
+    windows final by then are skipped, so a lagging partition elsewhere changes nothing."""
 
 
 Field = str | Callable[[Any], Any] | None

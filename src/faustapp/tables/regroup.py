@@ -26,6 +26,8 @@ class Forward:
     key: str
     event: Event
     index: int = 0
+    source_time: int = -1
+    """The input partition's stream time when the event was judged (not late)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +106,14 @@ class RegroupPartition(PartitionClock):
             elif explode is None:
                 key = new_key(event.record)
                 if key is not None:
-                    outcome.results.append(Forward(str(key), event))
+                    outcome.results.append(Forward(str(key), event, 0, self.stream_time))
                 outcome.accepted += 1
             else:
                 for index, record in enumerate(explode(event.record)):
                     key = new_key(record)
                     if key is not None:
                         part = Event(str(key), event.ts, record, event.offset)
-                        outcome.results.append(Forward(str(key), part, index))
+                        outcome.results.append(Forward(str(key), part, index, self.stream_time))
                 outcome.accepted += 1
             if event.ts > self.stream_time:
                 self.stream_time = event.ts
