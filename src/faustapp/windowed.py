@@ -18,6 +18,7 @@ from aiokafka.structs import RecordMetadata
 from faustapp import metrics
 from faustapp.producing import PartitionProducer
 from faustapp.tables.engine import PartitionWindows
+from faustapp.tables.panes import PanedWindows, paned
 from faustapp.tables.sliding import SlidingPartition
 from faustapp.tables.state import MARK_KEY, BatchOutcome, LateEvent, WindowSpec, encoded
 from faustapp.tables.store import TableStore
@@ -26,7 +27,7 @@ from faustapp.topics import LATE
 
 log = logging.getLogger(__name__)
 
-Partition = PartitionWindows | SlidingPartition
+Partition = PartitionWindows | PanedWindows | SlidingPartition
 
 
 class Relay(Protocol):
@@ -68,6 +69,8 @@ class PipelineSpec:
         """Window state of one partition, rebuilt from its table records."""
         if isinstance(self.window.windows, SlidingWindows):
             return SlidingPartition.restore(self.window, records)
+        if paned(self.window):
+            return PanedWindows.restore(self.window, records)
         return PartitionWindows.restore(self.window, records)
 
 
