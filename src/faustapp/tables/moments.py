@@ -8,43 +8,12 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 from faustapp.tables.aggregates import Counter, Stats
 from faustapp.tables.events import Event
 from faustapp.tables.measures import NUMERIC_KINDS
 from faustapp.tables.state import WindowSpec
-
-
-class ExactSum:
-    """A running sum kept exact (Shewchuk's non-overlapping partials, as ``math.fsum``): adding
-    and removing values gives the correctly rounded sum of what is in, whatever the history, so a
-    window recomputed after a restart has bit-identical figures."""
-
-    __slots__ = ("partials",)
-
-    def __init__(self) -> None:
-        self.partials: list[float] = []
-
-    def add(self, x: float) -> None:
-        """Add ``x`` (add ``-x`` to remove it)."""
-        partials = self.partials
-        i = 0
-        for y in partials:
-            if abs(x) < abs(y):
-                x, y = y, x
-            hi = x + y
-            lo = y - (hi - x)
-            if lo:
-                partials[i] = lo
-                i += 1
-            x = hi
-        partials[i:] = [x]
-
-    def value(self) -> float:
-        """The correctly rounded sum."""
-        return math.fsum(self.partials)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +26,19 @@ class Input:
 
 
 class Moments:
-    """Running figures of one input over a key's current window. Sums of values and of their
-    exact squares are kept exactly, so every figure is a function of the values in the window
-    alone: whatever came before, in whatever order, and after any restart."""
+    """Running figures of one input over a key's current window. The sums of the values and of
+    their squares are kept exactly, as integers in units of 2**-scale (every float is a dyadic
+    fraction), so every figure is a function of the values in the window alone: whatever came
+    before, in whatever order, and after any restart; sum, mean and variance are then rounded
+    once, correctly (integer true division rounds correctly)."""
 
-    __slots__ = ("n", "s1", "s2", "low", "high")
+    __slots__ = ("n", "s1", "s2", "scale", "low", "high")
 
     def __init__(self) -> None:
         self.n = 0
-        self.s1 = ExactSum()
-        self.s2 = ExactSum()
+        self.s1 = 0  # sum of values * 2**scale
+        self.s2 = 0  # sum of squares * 2**(2 * scale)
+        self.scale = 0
         self.low: deque[tuple[int, int, float]] = deque()  # increasing values: window minimum
         self.high: deque[tuple[int, int, float]] = deque()  # decreasing: window maximum
 
@@ -74,11 +46,16 @@ class Moments:
         value = point[2]
         self.n += 1
         if sums:
-            self.s1.add(value)
-            square, error = _exact_square(value)
-            self.s2.add(square)
-            if error:
-                self.s2.add(error)
+            numerator, denominator = value.as_integer_ratio()
+            bits = denominator.bit_length() - 1
+            scale = self.scale
+            if bits > scale:
+                self.s1 <<= bits - scale
+                self.s2 <<= 2 * (bits - scale)
+                self.scale = scale = bits
+            shift = scale - bits
+            self.s1 += numerator << shift
+            self.s2 += (numerator * numerator) << (2 * shift)
         if extremes:
             low, high = self.low, self.high
             while low and low[-1][2] >= value:
@@ -92,11 +69,13 @@ class Moments:
         value = point[2]
         self.n -= 1
         if sums:
-            self.s1.add(-value)
-            square, error = _exact_square(value)
-            self.s2.add(-square)
-            if error:
-                self.s2.add(-error)
+            if not self.n:  # empty: start afresh (a once-seen tiny value no longer widens sums)
+                self.s1 = self.s2 = self.scale = 0
+            else:
+                numerator, denominator = value.as_integer_ratio()
+                shift = self.scale - (denominator.bit_length() - 1)
+                self.s1 -= numerator << shift
+                self.s2 -= (numerator * numerator) << (2 * shift)
         if extremes:
             if self.low and self.low[0][:2] == point[:2]:
                 self.low.popleft()
@@ -109,36 +88,24 @@ class Moments:
             return n
         if not n:
             return 0.0 if kind == "sum" else None
-        total = self.s1.value()
         if kind == "sum":
-            return total
+            return _divide(self.s1, 1 << self.scale)
         if kind == "mean":
-            return total / n
+            return _divide(self.s1, n << self.scale)
         if kind == "stddev":
-            return math.sqrt(self._variance(total, n))
+            spread = self.s2 * n - self.s1 * self.s1  # n**2 * variance, in units of 2**-2scale
+            return math.sqrt(_divide(spread, (n * n) << (2 * self.scale)))
         if kind == "min":
             return self.low[0][2]
         return self.high[0][2]  # max
 
-    def _variance(self, total: float, n: int) -> float:
-        mean_square = self.s2.value() / n
-        mean = total / n
-        variance = mean_square - mean * mean
-        if variance > 0 and mean_square <= 1e6 * variance:
-            return variance  # no cancellation to speak of: within 1e-9 of the exact value
-        # Values far from zero with a small spread: from the exact sums, exactly.
-        s1 = sum(map(Fraction, self.s1.partials), Fraction(0))
-        s2 = sum(map(Fraction, self.s2.partials), Fraction(0))
-        return max(float((s2 - s1 * s1 / n) / n), 0.0)
 
-
-def _exact_square(value: float) -> tuple[float, float]:
-    """``value * value`` as an unevaluated sum of two floats, exactly (Dekker's product)."""
-    square = value * value
-    split = 134217729.0 * value  # 2**27 + 1
-    high = split - (split - value)
-    low = value - high
-    return square, ((high * high - square) + 2.0 * high * low) + low * low
+def _divide(numerator: int, denominator: int) -> float:
+    """``numerator / denominator`` correctly rounded; +-inf beyond the float range."""
+    try:
+        return numerator / denominator
+    except OverflowError:
+        return math.inf if numerator > 0 else -math.inf
 
 
 @dataclass(slots=True)
@@ -234,8 +201,3 @@ def counted(counter: Counter) -> Callable[[Event], Any]:
     if counter.where is None and counter.field is None:
         return lambda event: 1
     return lambda event: None if counter.value_of(event) is None else 1
-
-
-def position(point: tuple[Any, ...]) -> tuple[int, int]:
-    """Where a retained event sorts: by time, then by offset."""
-    return point[0], point[1]

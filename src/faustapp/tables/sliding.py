@@ -24,7 +24,7 @@ import orjson
 
 from faustapp.tables.clock import PartitionClock
 from faustapp.tables.events import Event
-from faustapp.tables.moments import KeyEvents, Moments, plan, position
+from faustapp.tables.moments import KeyEvents, Moments, plan
 from faustapp.tables.state import MARK_KEY, BatchOutcome, LateEvent, WindowSpec
 from faustapp.tables.windows import SlidingWindows, Window
 
@@ -127,7 +127,7 @@ class SlidingPartition(PartitionClock):
                 )
         heapq.heapify(part._expiry)
         for key, entry in part.keys.items():
-            entry.points.sort(key=position)
+            entry.points.sort()  # by (ts, offset): unique, so nothing further is compared
             for ts, off, _, carried in entry.points:
                 if ts > part.emitted_through:
                     heapq.heappush(part._pending, (ts, off, key, carried))
@@ -186,12 +186,17 @@ class SlidingPartition(PartitionClock):
             values = tuple(value(event) for value in value_fns)
             carried = self._carried(event)
             point = (event.ts, event.offset, values, carried)
-            bisect.insort(entry.points, point, lo=entry.hi, key=position)
+            points = entry.points
+            if not points or points[-1] < point:
+                points.append(point)  # in order, the common case
+            else:
+                bisect.insort(points, point, lo=entry.hi)
             entry.buckets[bucket] = event.offset
             dirty[(key, bucket)] = entry
             heapq.heappush(self._pending, (event.ts, event.offset, key, carried))
         self.applied_offset = max(self.applied_offset, through_offset)
-        # Encoded now, not at flush: closing below may retire or compact these buckets.
+        # Encoded now, not at flush: closing below may retire or compact these buckets, and a
+        # crash after the mark re-emits from what this batch left in them.
         outcome.updates = [
             (bucket_key(key, bucket), self._encode_bucket(entry, bucket))
             for (key, bucket), entry in dirty.items()
@@ -201,8 +206,8 @@ class SlidingPartition(PartitionClock):
         return outcome
 
     def _encode_bucket(self, entry: KeyEvents, bucket: int) -> bytes:
-        lo = bisect.bisect_left(entry.points, (bucket, -1), key=position)
-        hi = bisect.bisect_left(entry.points, (bucket + BUCKET_MS, -1), key=position)
+        lo = bisect.bisect_left(entry.points, (bucket, -1))
+        hi = bisect.bisect_left(entry.points, (bucket + BUCKET_MS, -1))
         return orjson.dumps([entry.buckets[bucket], entry.points[lo:hi]])
 
     def _close_due(self, outcome: BatchOutcome) -> None:
