@@ -145,55 +145,71 @@ class SlidingPartition(PartitionClock):
 
     def process(self, events: Iterable[Event], through_offset: int = -1) -> BatchOutcome:
         """Fold a batch in; emit the results of events that became final."""
+        # The hot loop of sliding pipelines: locals only.
         outcome = BatchOutcome()
         dirty: dict[tuple[str, int], KeyEvents] = {}
         grace = self.spec.grace_ms
         value_fns = [source.value for source in self.inputs]
+        single = value_fns[0] if len(value_fns) == 1 else None
+        carried_of = self._carried
         where = self.spec.where
+        limit = -1 if self.spec.watermarked else 1 << 62  # a watermarked clock moves elsewhere
+        keys, expiry, pending = self.keys, self._expiry, self._pending
+        applied, stream_time = self.applied_offset, self.stream_time
+        accepted = replayed = 0
         for event in events:
-            if event.offset <= self.applied_offset:
-                outcome.replayed += 1
+            offset, ts = event.offset, event.ts
+            if offset <= applied:
+                replayed += 1
                 continue
-            self.applied_offset = event.offset
+            applied = offset
             if where is not None and not where(event.record):
-                if event.ts > self.stream_time and not self.spec.watermarked:
-                    self.stream_time = event.ts  # filtered out, but the partition's clock moves
+                if stream_time < ts < limit:
+                    stream_time = ts  # filtered out, but the partition's clock moves
                 continue
-            if self.stream_time >= event.ts + grace:
-                window = Window(event.ts - self.size, event.ts)
+            if stream_time >= ts + grace:
+                self.stream_time = stream_time
                 outcome.late.append(
                     LateEvent(
                         event,
-                        window,
-                        self.stream_time,
-                        f"sliding window ending {event.ts} was final at stream time "
-                        f"{self.stream_time} (grace {grace} ms)",
+                        Window(ts - self.size, ts),
+                        stream_time,
+                        f"sliding window ending {ts} was final at stream time "
+                        f"{stream_time} (grace {grace} ms)",
                     )
                 )
                 continue
             key = event.key
-            entry = self.keys.get(key)
+            entry = keys.get(key)
             if entry is None:
-                entry = self.keys[key] = self._new_key()
-            bucket = event.ts - event.ts % BUCKET_MS
-            outcome.accepted += 1
-            if event.ts > self.stream_time and not self.spec.watermarked:
-                self.stream_time = event.ts
-            if event.offset <= entry.buckets.get(bucket, -1):
+                entry = keys[key] = self._new_key()
+            bucket = ts - ts % BUCKET_MS
+            accepted += 1
+            if stream_time < ts < limit:
+                stream_time = ts
+            buckets = entry.buckets
+            held = buckets.get(bucket)
+            if held is None:
+                heapq.heappush(expiry, (bucket, key))
+            elif offset <= held:
                 continue  # replayed into a bucket that already holds it
-            if bucket not in entry.buckets:
-                heapq.heappush(self._expiry, (bucket, key))
-            values = tuple(value(event) for value in value_fns)
-            carried = self._carried(event)
-            point = (event.ts, event.offset, values, carried)
+            if single is not None:
+                values: tuple[Any, ...] = (single(event),)
+            else:
+                values = tuple([value(event) for value in value_fns])
+            carried = carried_of(event)
+            point = (ts, offset, values, carried)
             points = entry.points
             if not points or points[-1] < point:
                 points.append(point)  # in order, the common case
             else:
                 bisect.insort(points, point, lo=entry.hi)
-            entry.buckets[bucket] = event.offset
+            buckets[bucket] = offset
             dirty[(key, bucket)] = entry
-            heapq.heappush(self._pending, (event.ts, event.offset, key, carried))
+            heapq.heappush(pending, (ts, offset, key, carried))
+        self.applied_offset, self.stream_time = applied, stream_time
+        outcome.accepted += accepted
+        outcome.replayed += replayed
         self.applied_offset = max(self.applied_offset, through_offset)
         # Encoded now, not at flush: closing below may retire or compact these buckets, and a
         # crash after the mark re-emits from what this batch left in them.
