@@ -28,6 +28,7 @@ from faustapp.producing import PartitionProducer
 from faustapp.records import InvalidRecord
 from faustapp.schema import Schema
 from faustapp.tables.events import Event
+from faustapp.tables.state import BatchOutcome
 from faustapp.topics import DLQ
 from faustapp.windowed import (
     Partition,
@@ -189,6 +190,24 @@ class SourceRouter:
                 async with self._locks[partition]:
                     if partition in self._buffers:
                         await self._flush(partition)
+
+    async def repeat_watermarks(self) -> None:
+        """Let pipelines that feed another stage repeat their partitions' watermarks when due,
+        also for partitions that receive nothing (see ``repartition.WATERMARK_HEARTBEAT_S``)."""
+        if self.app.rebalancing:
+            return
+        feeding = [pipeline for pipeline in self.pipelines if pipeline.feeds_a_stage]
+        if not feeding:
+            return
+        for tp in self.app.assignor.assigned_actives():
+            if tp.topic != self.source_topic:
+                continue
+            async with self._locks[tp.partition]:
+                if tp.partition in self._buffers:
+                    continue  # its pending flush sends them
+                for pipeline in feeding:
+                    if pipeline.loaded(tp.partition) is not None:
+                        await pipeline.apply(tp.partition, BatchOutcome(), [])
 
     async def close_idle(self, idle_ms: int) -> None:
         """Move the stream time of partitions quiet for ``idle_ms`` forward by their idle time,

@@ -35,6 +35,22 @@ OFFSET_HEADER = "faustapp-source-offset"
 WATERMARK_HEADER = "faustapp-watermark"
 INDEX_HEADER = "faustapp-source-index"
 SOURCE_TIME_HEADER = "faustapp-source-time"
+WATERMARK_HEARTBEAT_S = 5.0
+"""An unchanged watermark is sent again this often: one sent in a transaction that was then
+aborted (a rebalance fencing the producer) must not hold the next stage's windows open."""
+
+
+def watermark_due(sent: dict[int, tuple[int, float]], partition: int, stream_time: int) -> bool:
+    """Whether ``partition``'s watermark should go out now (moved, or not repeated lately);
+    records it as sent when so."""
+    if stream_time < 0:
+        return False
+    now = time.monotonic()
+    last = sent.get(partition)
+    if last is not None and last[0] == stream_time and now - last[1] < WATERMARK_HEARTBEAT_S:
+        return False
+    sent[partition] = (stream_time, now)
+    return True
 
 
 def repartition_topic(app_id: str, pipeline: str) -> str:
@@ -59,7 +75,12 @@ class RegroupPipeline(WindowedPipeline):
         self.partitions = partitions
         self._encode = msgspec.json.Encoder().encode
         self._homes: dict[str, int] = {}
-        self._sent: dict[int, int] = {}  # input partition -> last watermark sent
+        self._sent: dict[int, tuple[int, float]] = {}  # input partition -> (watermark, when)
+
+    @property
+    def feeds_a_stage(self) -> bool:
+        """The downstream half reads its watermarks."""
+        return True
 
     @property
     def metric_label(self) -> str:
@@ -114,11 +135,7 @@ class RegroupPipeline(WindowedPipeline):
                 )
             )
         part = self.loaded(partition)
-        if (
-            part is not None
-            and part.stream_time >= 0
-            and self._sent.get(partition) != (part.stream_time)
-        ):
+        if part is not None and watermark_due(self._sent, partition, part.stream_time):
             watermark = b"%d" % part.stream_time
             readable = b'{"watermark":%d,"source_partition":%d}' % (part.stream_time, partition)
             for target in range(self.partitions):
@@ -132,7 +149,6 @@ class RegroupPipeline(WindowedPipeline):
                         headers=[(SOURCE_HEADER, source), (WATERMARK_HEADER, watermark)],
                     )
                 )
-            self._sent[partition] = part.stream_time
         delivered = await producer.delivered(side_sends)
         marked = await self.store.write(
             partition, [(MARK_KEY, outcome.mark)] if outcome.mark else []
@@ -166,7 +182,7 @@ class ResultRelay:
         self.key = key
         self.partitions = partitions
         self.home = partition_for(key, partitions)
-        self._sent: dict[int, int] = {}
+        self._sent: dict[int, tuple[int, float]] = {}
 
     async def forward(
         self,
@@ -193,11 +209,10 @@ class ResultRelay:
                     headers=source,
                 )
             )
-        if stream_time >= 0 and self._sent.get(partition) != stream_time:
+        if watermark_due(self._sent, partition, stream_time):
             futures += await send_watermark(
                 producer, self.topic, partition, stream_time, self.partitions
             )
-            self._sent[partition] = stream_time
         return futures
 
 

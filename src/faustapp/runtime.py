@@ -384,6 +384,12 @@ def _wire(app: faust.App, settings: Settings, deployment: Deployment) -> None:
 
         app.timer(interval=min(1.0, settings.idle_close_ms / 2000))(close_idle_partitions)
 
+    async def repeat_watermarks() -> None:
+        for router in deployment.routers.values():
+            await router.repeat_watermarks()
+
+    app.timer(interval=1.0)(repeat_watermarks)
+
     async def forget_revoked(sender: object, revoked: Set[TP], **kwargs: object) -> None:
         for router in deployment.routers.values():
             partitions = [tp.partition for tp in revoked if tp.topic == router.source_topic]

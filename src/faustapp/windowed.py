@@ -152,6 +152,11 @@ class WindowedPipeline:
         """The ``pipeline`` label of its accepted-events, open-window and stream-time series."""
         return self.spec.name
 
+    @property
+    def feeds_a_stage(self) -> bool:
+        """Whether another stage reads its watermarks (a ranking over its results)."""
+        return self.relay is not None
+
     def loaded(self, partition: int) -> Partition | None:
         """In-memory state of a partition, if it was restored since it was assigned."""
         return self._parts.get(partition)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from collections import defaultdict
 
@@ -90,6 +91,18 @@ def test_a_fast_partition_never_closes_a_window_a_slow_one_still_feeds(
     assert [(r["user_id"], r["ts"], r["page"]) for r in late_records] == [
         (users[0], start + 5_000, "/home")
     ]
+    # Idle input partitions keep repeating their watermark (one sent in an aborted transaction
+    # must not hold the regrouped windows open for ever).
+    repartition = f"{prefix}{worker.app_id}-page-stats-1m-repartition"
+
+    def closer_marks() -> int:
+        records = asyncio.run(read_topic(kafka_bootstrap, repartition))
+        return sum(1 for r in records if r.get("watermark") == start + 12 * MINUTE)
+
+    before = closer_marks()
+    assert before >= PARTITIONS  # each input partition told each repartition partition once
+    time.sleep(8)
+    assert closer_marks() >= before + PARTITIONS
 
 
 def test_trending_items_rank_every_item_of_a_window_across_partitions(
