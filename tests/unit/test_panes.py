@@ -245,11 +245,11 @@ def test_windows_of_the_per_window_layout_are_deleted_at_restore() -> None:
     assert stale in part.close_due().deletes
 
 
-def test_panes_serve_overlapping_hopping_windows_on_their_own_clock_only() -> None:
+def test_panes_serve_overlapping_hopping_windows_only() -> None:
     assert paned(WindowSpec(hopping(10, 5), 0))
     assert paned(WindowSpec(hopping(10, 4), 0))  # panes of 2
     assert not paned(WindowSpec(tumbling(10), 0))
-    assert not paned(WindowSpec(hopping(10, 5), 0, watermarked=True))
+    assert paned(WindowSpec(hopping(10, 5), 0, watermarked=True))  # regrouped: see test_regroup
     assert not paned(WindowSpec(sliding(10), 0))
     with pytest.raises(TypeError):
         PanedWindows(WindowSpec(tumbling(10), 0))

@@ -30,6 +30,7 @@ from faustapp.tables.engine import (
     WindowSpec,
 )
 from faustapp.tables.measures import Count, CountBy, Sum
+from faustapp.tables.panes import PanedWindows, paned
 from faustapp.tables.regroup import Forward, RegroupPartition, RegroupSpec
 from faustapp.tables.windows import HoppingWindows, hopping, tumbling
 
@@ -95,7 +96,7 @@ class Downstream:
         self.log: list[Message] = []
         self.next_offset = first_offset
         self.read = 0  # index of the first log record not handed to the stage yet
-        self.part = PartitionWindows(spec)
+        self.part = engine_for(spec)(spec)
         self.table: dict[bytes, bytes] = {}
         self.emitted: list[WindowResult] = []
         self.late: list[Any] = []
@@ -149,7 +150,7 @@ class Downstream:
         before = self.part
         records = list(self.table.items())
         rng.shuffle(records)
-        after = PartitionWindows.restore(self.spec, records)
+        after = engine_for(self.spec).restore(self.spec, records)
         assert after.stream_time == before.stream_time
         assert after.applied_offset == before.applied_offset
         assert after.sources == before.sources
@@ -162,10 +163,16 @@ class Downstream:
         self.restores += 1
 
 
-def open_figures(part: PartitionWindows) -> dict[Slot, dict[str, Any]]:
+def engine_for(spec: WindowSpec) -> type[PartitionWindows] | type[PanedWindows]:
+    """The engine the runtime gives ``spec`` (panes for overlapping hopping windows)."""
+    return PanedWindows if paned(spec) else PartitionWindows
+
+
+def open_figures(part: PartitionWindows | PanedWindows) -> dict[Slot, dict[str, Any]]:
     return {
-        (state.key, state.window.start, state.window.end): state.figures(part.spec)
-        for state in part.open.values()
+        (window.key, window.window.start, window.window.end): window.figures(part.spec)
+        for key in list(part.keys())
+        for window in part.windows_of(key)
     }
 
 

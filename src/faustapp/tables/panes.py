@@ -6,7 +6,8 @@ figures are those of the per-window engine: counts, sums, extremes and first/las
 and variance up to rounding (partial moments merged), sketches within their stated error.
 
 Which events a window holds is decided exactly as the per-window engine decides it: an event
-counts in the windows over it that are still open by the partition's stream time when it arrives.
+counts in the windows over it that are still open by the partition's stream time when it arrives
+(for a stage fed through a repartition topic: still open on the event's own input partition).
 A pane is therefore kept in **generations**: one per first window still open when its events
 arrived (almost always one; a second only for an event that comes after some window over the pane
 became final, within the grace of a later one). A window merges the generations of its panes that
@@ -44,14 +45,9 @@ _NEVER = 1 << 62
 
 
 def paned(spec: WindowSpec) -> bool:
-    """Whether ``spec`` runs on panes: overlapping hopping windows on a partition's own clock
-    (a stage fed by watermarks judges each event by its source partition, window by window)."""
+    """Whether ``spec`` runs on panes: overlapping hopping windows."""
     windows = spec.windows
-    return (
-        isinstance(windows, HoppingWindows)
-        and windows.step_ms < windows.size_ms
-        and not spec.watermarked
-    )
+    return isinstance(windows, HoppingWindows) and windows.step_ms < windows.size_ms
 
 
 def pane_key(key: str, start: int, first_window: int) -> bytes:
@@ -196,6 +192,9 @@ class PanedWindows(PartitionClock):
         where = spec.where
         pane_size, step, size = self.pane, self.step, self.size
         reach = size + self.grace
+        # A stage fed by several partitions keeps the time its watermarks give it, and a
+        # forwarded event skips the windows already final on its own partition.
+        limit = -1 if spec.watermarked else 1 << 62
         applied, stream_time = self.applied_offset, self.stream_time
         accepted = replayed = 0
         for event in events:
@@ -208,7 +207,8 @@ class PanedWindows(PartitionClock):
             if where is None or where(event.record):
                 last = ts - ts % step
                 # The earliest window over the event's pane that is still open.
-                lowest = stream_time - reach + 1
+                clock = event.source_time if event.source_time > stream_time else stream_time
+                lowest = clock - reach + 1
                 first = lowest + (-lowest) % step
                 pane_start = ts - ts % pane_size
                 floor = pane_start - size + pane_size
@@ -216,7 +216,7 @@ class PanedWindows(PartitionClock):
                 if first < floor:
                     first = floor
                 if first > last:  # every window over it is final
-                    outcome.late.append(self._late(event, stream_time))
+                    outcome.late.append(self._late(event, clock))
                 else:
                     accepted += 1
                     key = event.key
@@ -239,7 +239,7 @@ class PanedWindows(PartitionClock):
                                 add(states[i], event)
                         pane.applied_offset = offset
                         dirty[(key, pane_start, first)] = pane
-            if ts > stream_time:
+            if stream_time < ts < limit:
                 stream_time = ts
         self.applied_offset, self.stream_time = max(applied, through_offset), stream_time
         outcome.updates = [
