@@ -66,7 +66,15 @@ def machine_info() -> dict[str, object]:
     except AttributeError:  # not Linux
         nproc = os.cpu_count() or 0
     versions = {}
-    for dist in ("faust-streaming", "aiokafka", "quixstreams", "confluent-kafka", "orjson"):
+    for dist in (
+        "faust-streaming",
+        "aiokafka",
+        "quixstreams",
+        "bytewax",
+        "pathway",
+        "confluent-kafka",
+        "orjson",
+    ):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

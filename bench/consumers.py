@@ -12,6 +12,7 @@ from bench.clicks_expect import expected_clicks
 from bench.data import MINUTE, Dataset, Figures
 from bench.uses_data import LOGS, TRADES, UseDataset
 from bench.uses_expect import expected_for
+from faustapp.settings import DEFAULT_PIPELINES
 
 SENSORS = "sensors"
 
@@ -27,12 +28,20 @@ class Consumer:
 
     id: str
     label: str
-    kind: str  # raw | faustapp | quix
+    kind: str  # raw | faustapp | quix | bytewax | pathway
     pipeline: str | None = None
     guarantee: str = "at_least_once"
     dataset: str = SENSORS
     """Which pre-filled topic it reads, and faustapp's source (the ``pipeline`` label of what is
     counted once per input record): sensors, trades, logs or clicks."""
+    pipelines: tuple[str, ...] = ()
+    """A faustapp deployment of several pipelines in one worker (``pipeline`` is then None): the
+    worker runs with ``FAUSTAPP_PIPELINES`` unset and each of these is timed and checked."""
+
+    @property
+    def checked_pipelines(self) -> tuple[str, ...]:
+        """The faustapp pipelines whose outputs this row checks."""
+        return self.pipelines or ((self.pipeline,) if self.pipeline else ())
 
 
 CONSUMERS = (
@@ -51,6 +60,8 @@ CONSUMERS = (
         "exactly_once",
     ),
     Consumer("quix-1m", "quixstreams 1m tumbling .final() at-least-once", "quix"),
+    Consumer("bytewax-1m", "bytewax 1m tumbling fold_window (event clock per key)", "bytewax"),
+    Consumer("pathway-1m", "pathway 1m tumbling windowby (update stream)", "pathway"),
     Consumer(
         "faustapp-5m",
         "faustapp sensor-stats-5m (hopping) at_least_once",
@@ -68,6 +79,12 @@ CONSUMERS = (
         "faustapp sensor-sessions (session) at_least_once",
         "faustapp",
         "sensor-sessions",
+    ),
+    Consumer(
+        "faustapp-default",
+        "faustapp default deployment (" + ", ".join(DEFAULT_PIPELINES) + ") at_least_once",
+        "faustapp",
+        pipelines=DEFAULT_PIPELINES,
     ),
     Consumer("raw-trades", "raw aiokafka + orjson decode, trades topic", "raw", dataset=TRADES),
     Consumer(

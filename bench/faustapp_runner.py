@@ -1,5 +1,5 @@
-"""One run of a faustapp worker on one pipeline, observed through /metrics, and the checks of
-its output topic and counters."""
+"""One run of a faustapp worker on one pipeline (or on the default deployment's pipelines),
+observed through /metrics, and the checks of its output topics and counters."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import shutil
 import time
 import traceback
 import uuid
+from dataclasses import replace
 
 from bench.bookkeeping import cpu_seconds, finish_run, timings
 from bench.broker import end_offsets, read_records
@@ -34,18 +35,28 @@ STOP_TIMEOUT_S = 15.0  # a clean stop takes ~1-2 s; SIGKILL after this
 def run_faustapp(ctx: Context, consumer: Consumer, round_no: int) -> dict:
     """A fresh worker on one pipeline until every partition's stream time reaches its closer
     (a regrouped pipeline: until every input record was read and every expected result
-    emitted: its stream time gauges are shared by its two halves)."""
-    dataset, pipeline, source = ctx.data_of(consumer), consumer.pipeline, consumer.dataset
-    assert pipeline is not None
-    regrouped = is_regrouped(pipeline)
+    emitted: its stream time gauges are shared by its two halves); a deployment of several
+    pipelines until that holds for every one of them."""
+    dataset, source = ctx.data_of(consumer), consumer.dataset
+    pipelines = consumer.checked_pipelines
+    assert pipelines
+    regrouped = is_regrouped(consumer.pipeline)
     target = len(ctx.use_expected(consumer)) if regrouped else 0
     total, partitions = dataset.total, dataset.spec.partitions
-    out_topic = f"{ctx.prefix}{pipeline}"
-    start_offsets = asyncio.run(end_offsets(ctx.bootstrap, out_topic))
+    start_offsets = {
+        pipeline: asyncio.run(end_offsets(ctx.bootstrap, f"{ctx.prefix}{pipeline}"))
+        for pipeline in pipelines
+    }
     app_id = f"bench-{consumer.id}-r{round_no}-{uuid.uuid4().hex[:6]}"
     data_dir = ctx.work / app_id
     worker = Worker(
-        ctx, app_id, data_dir, ctx.prefix, app_id, guarantee=consumer.guarantee, pipeline=pipeline
+        ctx,
+        app_id,
+        data_dir,
+        ctx.prefix,
+        app_id,
+        guarantee=consumer.guarantee,
+        pipeline=consumer.pipeline,  # None: FAUSTAPP_PIPELINES unset, the default deployment
     )
     log_path = worker.log_path
     url = f"{worker.base}/metrics"
@@ -94,30 +105,38 @@ def run_faustapp(ctx: Context, consumer: Consumer, round_no: int) -> dict:
                 if first is None and events > 0:
                     first, first_all = (now, events), read_all
                 times = {
-                    labels.get("partition"): value
-                    for labels, value in samples(
-                        metrics, "faustapp_stream_time_seconds", pipeline=pipeline
+                    pipeline: dict(
+                        sorted(
+                            (labels.get("partition"), value)
+                            for labels, value in samples(
+                                metrics, "faustapp_stream_time_seconds", pipeline=pipeline
+                            )
+                        )
                     )
+                    for pipeline in pipelines
                 }
-                closed = metric(metrics, "faustapp_windows_closed_total", pipeline=pipeline)
-                state = (events, read_all, closed, tuple(sorted(times.items())))
+                closed = {
+                    pipeline: metric(metrics, "faustapp_windows_closed_total", pipeline=pipeline)
+                    for pipeline in pipelines
+                }
+                state = (events, read_all, repr(closed), repr(times))
                 if state != progress:
                     progress, progress_at = state, now
+                    one = len(pipelines) == 1
                     seen.update(
                         events_in=events,
                         events_in_all_routers=read_all,
-                        windows_closed=closed,
-                        stream_time_s=dict(sorted(times.items())),
+                        windows_closed=closed[pipelines[0]] if one else closed,
+                        stream_time_s=times[pipelines[0]] if one else times,
                     )
                 if input_read is None and events >= total:
                     input_read = now
                 if regrouped:
-                    done = events >= total and closed >= target
+                    done = events >= total and closed[pipelines[0]] >= target
                 else:
-                    done = (
-                        events >= total
-                        and len(times) == partitions
-                        and all(abs(v - closer_s) < 1e-3 for v in times.values())
+                    done = events >= total and all(
+                        len(at) == partitions and all(abs(v - closer_s) < 1e-3 for v in at.values())
+                        for at in times.values()
                     )
                 if done:
                     last, final = (now, events), metrics
@@ -125,7 +144,7 @@ def run_faustapp(ctx: Context, consumer: Consumer, round_no: int) -> dict:
             time.sleep(max(0.0, next_poll - time.monotonic()))
         peak, cpu = peak_rss_mib(proc.pid), cpu_seconds(proc.pid)
         if last is not None:
-            checks = _faustapp_checks(ctx, consumer, out_topic, start_offsets, final)
+            checks = _deployment_checks(ctx, consumer, start_offsets, final)
     except Exception as exc:  # keep the other runs going; the row shows the failure
         problem = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
@@ -167,6 +186,37 @@ def run_faustapp(ctx: Context, consumer: Consumer, round_no: int) -> dict:
         run["batch_seconds_total"] = round(batch_sum, 3)
         run["mean_batch_ms"] = round(1000 * batch_sum / batch_count, 2) if batch_count else None
     return finish_run(run, checks, peak, returncode, log_path, ctx, broker_cpu0, cpu=cpu)
+
+
+def _deployment_checks(
+    ctx: Context, consumer: Consumer, start: dict[str, dict[int, int]], final: dict
+) -> dict[str, object]:
+    """One pipeline's checks, or those of each pipeline of a deployment with their sums."""
+    if not consumer.pipelines:
+        pipeline = str(consumer.pipeline)
+        return _faustapp_checks(ctx, consumer, f"{ctx.prefix}{pipeline}", start[pipeline], final)
+    each = {
+        pipeline: _faustapp_checks(
+            ctx,
+            replace(consumer, pipeline=pipeline, pipelines=()),
+            f"{ctx.prefix}{pipeline}",
+            start[pipeline],
+            final,
+        )
+        for pipeline in consumer.pipelines
+    }
+    checks: dict[str, object] = {
+        "ok": all(c["ok"] for c in each.values()),
+        "what": "one worker with FAUSTAPP_PIPELINES unset; each pipeline's output topic and "
+        "metrics checked as in its own row: "
+        + "; ".join(f"{p}: {c['what']}" for p, c in each.items()),
+        "counters_ok": all(c["counters_ok"] for c in each.values()),
+    }
+    for key in ("missing", "unexpected", "duplicates", "mismatched"):
+        checks[key] = sum(int(c.get(key, 0)) for c in each.values())  # type: ignore[arg-type]
+    checks["not_ok"] = [p for p, c in each.items() if not c["ok"]]
+    checks["pipelines"] = each
+    return checks
 
 
 def _faustapp_checks(

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 
 from bench.common import describe_machine
 from bench.consumers import Consumer
+
+ENGINE_NOTES = {
+    "bytewax": "one worker; the input stops at the topic's end offsets and every window still "
+    "open then closes (the closer readings' windows too, not judged); its event clock is kept "
+    "per sensor; events/s from the first record decoded to the last window handed to the sink",
+    "pathway": "one worker, streaming input, default minibatch timer (1.5 s); windowby keeps one "
+    "time for the whole table, so no cutoff is set and results are an update stream "
+    "(retractions and new rows), checked once added up; events/s counts the records after the "
+    "first minibatch observed, up to the results of the minibatch with the last record (when "
+    "one minibatch held every record, as at --quick size, all of them from the start of its "
+    "run)",
+}
 
 TOPIC_OF = {
     "sensors": "sensor-readings",
@@ -15,8 +28,9 @@ TOPIC_OF = {
 }
 
 
-def summarize(consumer: Consumer, runs: list[dict]) -> dict:
-    """One row of the table: the median and range over the rounds, correct only if every run was."""
+def summarize(consumer: Consumer, runs: list[dict], cannot_run: str | None = None) -> dict:
+    """One row of the table: the median and range over the rounds, correct only if every run was;
+    a row that cannot run here has no runs, ``correct`` None and the reason."""
     rates = [r["events_per_s"] for r in runs if r["events_per_s"] is not None]
     startups = [r["startup_s"] for r in runs if r["startup_s"] is not None]
     peaks = [r["peak_rss_mib"] for r in runs if r["peak_rss_mib"] is not None]
@@ -25,6 +39,7 @@ def summarize(consumer: Consumer, runs: list[dict]) -> dict:
         "consumer": consumer.label,
         "kind": consumer.kind,
         "pipeline": consumer.pipeline,
+        "pipelines": list(consumer.pipelines) or None,
         "guarantee": consumer.guarantee if consumer.kind != "raw" else None,
         "dataset": consumer.dataset,
         "events_per_s_median": round(statistics.median(rates)) if rates else None,
@@ -32,7 +47,8 @@ def summarize(consumer: Consumer, runs: list[dict]) -> dict:
         "events_per_s_max": round(max(rates)) if rates else None,
         "startup_s_median": round(statistics.median(startups), 2) if startups else None,
         "peak_rss_mib_max": round(max(peaks), 1) if peaks else None,
-        "correct": bool(runs) and all(r["correct"] for r in runs),
+        "correct": None if cannot_run else bool(runs) and all(r["correct"] for r in runs),
+        "cannot_run": cannot_run,
         "what_was_checked": runs[0]["checks"].get("what") if runs else None,
         "runs": runs,
     }
@@ -97,20 +113,54 @@ def format_table(report: dict) -> str:
         lines.append(
             f"| {row['consumer']} | {TOPIC_OF.get(row.get('dataset'), '-')} | "
             f"{num(row['events_per_s_median'])} | "
-            f"{num(row['events_per_s_min'])}-{num(row['events_per_s_max'])} | "
+            f"{_range(row, num)} | "
             f"{num(row.get('ratio_to_raw'), '.3f')} | "
             f"{num(row['startup_s_median'], '.2f')} | {num(row['peak_rss_mib_max'], '.0f')} | "
-            f"{'yes' if row['correct'] else 'NO'} |"
+            f"{_correct(row)} |"
         )
     return "\n".join(lines)
 
 
+def _range(row: dict, num: Callable[[float | None], str]) -> str:
+    if row["events_per_s_min"] is None:
+        return "-"
+    return f"{num(row['events_per_s_min'])}-{num(row['events_per_s_max'])}"
+
+
+def _correct(row: dict) -> str:
+    if row.get("cannot_run"):
+        return "n/a"
+    return "yes" if row["correct"] else "NO"
+
+
+def failed(rows: list[dict]) -> list[dict]:
+    """Rows that ran and were not correct (a row that cannot run here is not one)."""
+    return [row for row in rows if not row.get("cannot_run") and not row["correct"]]
+
+
 def format_notes(report: dict) -> list[str]:
-    """Notes under the table: how the rows of regrouped pipelines were measured."""
+    """Notes under the table: the rows that cannot run here and why, how the rows of the other
+    engines and of regrouped pipelines were measured."""
+    lines = [
+        f"note: {row['consumer']}: cannot run here: {row['cannot_run']}"
+        for row in report["rows"]
+        if row.get("cannot_run")
+    ]
+    engines = [row for row in report["rows"] if row["kind"] in ENGINE_NOTES and row["runs"]]
+    lines += [f"note: {row['consumer']}: {ENGINE_NOTES[row['kind']]}" for row in engines]
+    lines += [
+        f"note: {row['consumer']}: one worker with FAUSTAPP_PIPELINES unset runs every pipeline "
+        "on each record (events/s counts input records once), timed until every pipeline's "
+        "stream time reached the closer on every partition; each output topic checked as in "
+        "its own row"
+        for row in report["rows"]
+        if row.get("pipelines") and row["runs"]
+    ]
+    lines = [""] + lines if lines else []
     regrouped = [row for row in report["rows"] if any(run.get("regrouped") for run in row["runs"])]
     if not regrouped:
-        return []
-    lines = ["", f"note: {report['method']['regrouped_rows']}."]
+        return lines
+    lines += ["", f"note: {report['method']['regrouped_rows']}."]
     for row in regrouped:
         runs = [run for run in row["runs"] if run.get("records_read_per_s_all_routers")]
         if not runs:

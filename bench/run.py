@@ -1,4 +1,5 @@
-"""Benchmark: faustapp vs a raw aiokafka consumer vs Quix Streams, on pre-filled topics.
+"""Benchmark: faustapp vs a raw aiokafka consumer, Quix Streams, Bytewax and Pathway, on
+pre-filled topics.
 
     python -m bench.run            # full: 1,000,000 readings, 1,000 sensors, 2 rounds
     python -m bench.run --quick    # smoke: 20,000 readings, 100 sensors, 1 round
@@ -7,9 +8,13 @@ Starts a local Kafka broker on free loopback ports (unless $KAFKA_BOOTSTRAP is s
 stops it, fills the sensor topic with seeded readings (and, for the trades, logs and clicks rows,
 a trades, an app-logs and a clicks topic of the same size: as many records and keys), then runs
 the consumers one after the other in alternating rounds. Each faustapp row runs one pipeline in
-one worker; each topic has its own raw client row, the ratio's denominator. Prints a table and
-writes the same figures as JSON (--json, default bench-results/latest.json). Exit status 0 only if
-every run of every consumer was correct.
+one worker, but for the default deployment row (FAUSTAPP_PIPELINES unset: every default pipeline
+in one worker); each topic has its own raw client row, the ratio's denominator. The Bytewax and
+Pathway rows run the Quix row's job in their own process; an engine that cannot run here (not
+installed, no build for this Python or platform) keeps its row, marked n/a with the reason.
+Prints a table and writes the same figures as JSON (--json, default
+bench-results/latest.json). Exit status 0 only if every run of every consumer that could run
+was correct.
 
 Per run: events/s from the first to the last event processed, start-up time (process start to
 first event processed), peak RSS and whether the output equals the expected figures.
@@ -35,9 +40,10 @@ from bench.clicks_data import CLICKS, fill_clicks_topic
 from bench.common import PROJECT_ROOT, git_head, load_average, machine_info, src_fingerprint
 from bench.consumers import CONSUMERS, Context, Expectations
 from bench.data import DataSpec, create_topic, fill_topic
+from bench.engines import ENGINES, cannot_run, run_bytewax, run_pathway
 from bench.extras import format_extras, run_extras
 from bench.faustapp_runner import POLL_S, run_faustapp
-from bench.report import format_notes, format_table, short_checks, summarize, with_ratios
+from bench.report import failed, format_notes, format_table, short_checks, summarize, with_ratios
 from bench.runners import run_quix, run_raw
 from bench.uses_data import TOPICS, fill_use_topic
 
@@ -74,6 +80,14 @@ REGROUPED_NOTE = (
     "result emitted), so the time covers every stage and the last watermarks' round trip; the "
     "records read by all the worker's routers are in events_in_all_routers"
 )
+
+
+RUNNERS = {
+    "raw": lambda ctx, consumer, round_no: run_raw(ctx, round_no, consumer),
+    "quix": lambda ctx, consumer, round_no: run_quix(ctx, round_no),
+    "bytewax": run_bytewax,
+    "pathway": run_pathway,
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -207,16 +221,17 @@ def main(argv: list[str] | None = None) -> int:
                 uses=uses,
             )
             runs: dict[str, list[dict]] = {c.id: [] for c in consumers}
+            unable = {c.id: cannot_run(c.kind) for c in consumers if c.kind in ENGINES}
+            for consumer in consumers:
+                if unable.get(consumer.id):
+                    say(f"{consumer.label}: cannot run here: {unable[consumer.id]}")
             for round_no in range(1, size["rounds"] + 1):
                 for consumer in consumers:
+                    if unable.get(consumer.id):
+                        continue
                     say(f"round {round_no}/{size['rounds']}: {consumer.label} ...")
                     load_before, src_before = load_average(), src_fingerprint()
-                    if consumer.kind == "raw":
-                        run = run_raw(ctx, round_no, consumer)
-                    elif consumer.kind == "quix":
-                        run = run_quix(ctx, round_no)
-                    else:
-                        run = run_faustapp(ctx, consumer, round_no)
+                    run = RUNNERS.get(consumer.kind, run_faustapp)(ctx, consumer, round_no)
                     run["round"] = round_no
                     run["load_average_before"] = load_before
                     run["load_average_after"] = load_average()
@@ -228,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"correct {run['correct']}"
                         + ("" if run["correct"] else f": {short_checks(run['checks'])}")
                     )
-            rows = with_ratios([summarize(c, runs[c.id]) for c in consumers])
+            rows = with_ratios([summarize(c, runs[c.id], unable.get(c.id)) for c in consumers])
             report = {
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "size": size_name,
@@ -245,13 +260,16 @@ def main(argv: list[str] | None = None) -> int:
                     "input record read and every partition's stream time at its closer "
                     "reading (its last record), for a regrouped pipeline every input record "
                     "read and windows_closed at the number of expected results (its stream "
-                    "time gauges are shared by its two halves); raw and quix: the process's "
-                    "own clock",
+                    "time gauges are shared by its two halves), for the default deployment "
+                    "every pipeline's stream time at the closer; raw, quix, bytewax and "
+                    "pathway: the process's own clock (pathway: from the first minibatch seen, "
+                    "counting the records after it, to the results of the minibatch holding "
+                    "the last record)",
                     "regrouped_rows": REGROUPED_NOTE,
                     "startup_s": "process start to first event processed",
-                    "peak_rss_mib": "faustapp: VmHWM before stopping; raw and quix: their own "
-                    "VmHWM at the end (wait4's ru_maxrss would include the bench's own RSS at "
-                    "the fork)",
+                    "peak_rss_mib": "faustapp: VmHWM before stopping; raw, quix, bytewax and "
+                    "pathway: their own VmHWM at the end (wait4's ru_maxrss would include the "
+                    "bench's own RSS at the fork)",
                     "median_and_range": "over the rounds",
                     "ratio_to_raw": "a row's median events/s over the median of the raw client "
                     "row on the same topic in the same run (sensors, trades, app-logs or "
@@ -293,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(format_extras(report["extras"]))
     print(f"\n{report['duration_s']:.0f}s in all; figures in {json_path}, logs in {logs}")
-    return 0 if all(row["correct"] for row in rows) else 1
+    return 1 if failed(rows) else 0
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ class Worker:
         name: str,
         *,
         guarantee: str = "at_least_once",
-        pipeline: str = PIPELINE,
+        pipeline: str | None = PIPELINE,
         extra_env: dict[str, str] | None = None,
     ) -> None:
         self.ctx, self.app_id, self.data_dir, self.prefix, self.name = (
@@ -65,13 +65,14 @@ class Worker:
             FAUSTAPP_WEB_HOST="127.0.0.1",
             FAUSTAPP_APP_ID=self.app_id,
             FAUSTAPP_TOPIC_PREFIX=self.prefix,
-            FAUSTAPP_PIPELINES=self.pipeline,
             FAUSTAPP_PROCESSING_GUARANTEE=self.guarantee,
             FAUSTAPP_GRACE_MS=str(ctx.dataset.spec.grace_ms),
             FAUSTAPP_PARTITIONS=str(ctx.dataset.spec.partitions),
             FAUSTAPP_MAX_FUTURE_SKEW_MS=str(86_400_000),
             PYTHONUNBUFFERED="1",
         )
+        if self.pipeline is not None:  # None: the default deployment's pipelines
+            env["FAUSTAPP_PIPELINES"] = self.pipeline
         env.update(self.extra_env)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
