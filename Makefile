@@ -17,6 +17,8 @@ install: $(VENV)/.installed
 	$(KAFKA) fetch
 	command -v prometheus >/dev/null && command -v promtool >/dev/null || \
 		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends prometheus; }
+	test -x /usr/bin/chromium || \
+		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)

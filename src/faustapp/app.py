@@ -142,10 +142,21 @@ def load_uses(modules: tuple[str, ...]) -> None:
 load_uses(settings.modules)
 deployment = runtime.deploy(app, settings, catalog)
 
-from faustapp import web, web_items  # noqa: E402 - the views need ``app`` and ``deployment``
+from faustapp import (  # noqa: E402 - the views need ``app`` and ``deployment``
+    web,
+    web_auth,
+    web_items,
+    web_page,
+    web_pipelines,
+    web_stream,
+)
 
+web_auth.install(app, settings)
 web.install(app, deployment)
 web_items.install(app, deployment)
+web_pipelines.install(app, deployment)
+web_stream.install(app, deployment)
+web_page.install(app, deployment)
 
 # The batch path allocates a few short-lived objects per event. Python's default collects the
 # youngest generation every 700 allocations, and the full collections that follow rescan every

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -45,6 +45,10 @@ class Settings:
     modules: tuple[str, ...] = ()
     log_alert_min_events: int = 20
     log_alert_error_rate: float = 0.1
+    api_token: str = field(default="", repr=False)
+    """Bearer token every ``/api/*`` path requires when set (health excepted)."""
+    metrics_token: str = field(default="", repr=False)
+    """Bearer token ``/metrics`` and ``/api/health`` require when set."""
 
     def topic(self, name: str) -> str:
         """Actual topic name: the prefix lets several deployments share one cluster."""
@@ -110,6 +114,8 @@ class Settings:
             log_alert_error_rate=_float(
                 env, "FAUSTAPP_LOG_ALERT_ERROR_RATE", defaults.log_alert_error_rate, 0.0, 1.0
             ),
+            api_token=_token(env, "FAUSTAPP_API_TOKEN"),
+            metrics_token=_token(env, "FAUSTAPP_METRICS_TOKEN"),
             session_timeout_ms=_int(
                 env,
                 "FAUSTAPP_SESSION_TIMEOUT_MS",
@@ -118,6 +124,14 @@ class Settings:
                 high=300_000,
             ),
         )
+
+
+def _token(env: Mapping[str, str], name: str) -> str:
+    """A bearer token: printable ASCII without spaces, or empty (off); the value is never shown."""
+    value = env.get(name, "").strip()
+    if value and not all(33 <= ord(c) <= 126 for c in value):
+        raise SettingsError(f"{name} must be printable ASCII, no spaces (value not shown)")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
