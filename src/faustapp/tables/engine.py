@@ -27,7 +27,7 @@ from faustapp.tables.state import (
     parse_window_key,
     window_key,
 )
-from faustapp.tables.windows import Window
+from faustapp.tables.windows import Window, interned_window
 
 __all__ = [
     "MARK_KEY",
@@ -57,8 +57,16 @@ class PartitionWindows(PartitionClock):
         super().__init__()
         self.spec = spec
         self.open: dict[tuple[str, int], WindowState] = {}
-        self._by_key: dict[str, set[int]] = {}
-        self._schedule: list[tuple[int, str, int]] = []
+        # Kept small per open key: a million open keys are a million of each.
+        self._sessions = spec.sessions
+        # key -> its window starts: sessions only (time windows find a key's windows through
+        # the few distinct close times in ``_due``).
+        self._by_key: dict[str, tuple[int, ...]] = {}
+        # Sessions: a heap of (close time, key, start); a session's close time moves as it grows.
+        # Time windows: a heap of close times, and the keys whose window closes at each (a time
+        # window's start follows from its close time).
+        self._schedule: list = []
+        self._due: dict[int, list[str]] = {}
         self._repairs: list[bytes] = []  # stale records found by restore, deleted by close_due
 
     @classmethod
@@ -87,28 +95,49 @@ class PartitionWindows(PartitionClock):
                         break
 
     def _track(self, state: WindowState) -> None:
-        self.open[(state.key, state.window.start)] = state
-        self._by_key.setdefault(state.key, set()).add(state.window.start)
-        heapq.heappush(
-            self._schedule, (self.spec.close_at(state.window), state.key, state.window.start)
-        )
+        key, start = state.key, state.window.start
+        self.open[(key, start)] = state
+        close_at = self.spec.close_at(state.window)
+        if self._sessions:
+            starts = self._by_key.get(key)
+            if starts is None:
+                self._by_key[key] = (start,)
+            elif start not in starts:
+                self._by_key[key] = (*starts, start)
+            heapq.heappush(self._schedule, (close_at, key, start))
+            return
+        due = self._due.get(close_at)
+        if due is None:
+            self._due[close_at] = [key]
+            heapq.heappush(self._schedule, close_at)
+        else:
+            due.append(key)
 
     def _untrack(self, state: WindowState) -> None:
-        self.open.pop((state.key, state.window.start), None)
-        starts = self._by_key.get(state.key)
+        key, start = state.key, state.window.start
+        self.open.pop((key, start), None)
+        starts = self._by_key.get(key)  # sessions only
         if starts is not None:
-            starts.discard(state.window.start)
-            if not starts:
-                del self._by_key[state.key]
+            rest = tuple(s for s in starts if s != start)
+            if rest:
+                self._by_key[key] = rest
+            else:
+                del self._by_key[key]
 
     def windows_of(self, key: str) -> list[WindowState]:
         """The key's open windows, oldest first."""
-        starts = sorted(self._by_key.get(key, ()))
-        return [self.open[(key, start)] for start in starts]
+        if self._sessions:
+            starts = sorted(self._by_key.get(key, ()))
+            return [self.open[(key, start)] for start in starts]
+        behind = self.spec.grace_ms + self.spec.windows.size_ms  # type: ignore[union-attr]
+        found = (self.open.get((key, close_at - behind)) for close_at in sorted(self._due))
+        return [state for state in found if state is not None]
 
     def keys(self) -> Iterator[str]:
         """Keys with at least one open window."""
-        return iter(list(self._by_key))
+        if self._sessions:
+            return iter(list(self._by_key))
+        return iter(list(dict.fromkeys(key for key, _ in self.open)))
 
     def _new_state(self, key: str, window: Window) -> WindowState:
         return WindowState(key, window, [agg.create() for agg in self.spec.aggregates])
@@ -215,7 +244,7 @@ class PartitionWindows(PartitionClock):
                 slot = (key, start)
                 state = open_windows.get(slot)
                 if state is None:
-                    state = self._new_state(key, Window(start, start + size))
+                    state = self._new_state(key, interned_window(start, start + size))
                     self._track(state)
                 elif offset <= state.applied_offset:
                     continue
@@ -298,6 +327,9 @@ class PartitionWindows(PartitionClock):
         return None
 
     def _close_due(self, outcome: BatchOutcome) -> None:
+        if not self._sessions:
+            self._close_due_windows(outcome)
+            return
         schedule = self._schedule
         while schedule and schedule[0][0] <= self.stream_time:
             close_at, key, start = heapq.heappop(schedule)
@@ -307,6 +339,21 @@ class PartitionWindows(PartitionClock):
             self._untrack(state)
             outcome.results.append(WindowResult(key, state.window, state.figures(self.spec)))
             outcome.deletes.append(state.store_key)
+
+    def _close_due_windows(self, outcome: BatchOutcome) -> None:
+        schedule, due, open_windows = self._schedule, self._due, self.open
+        behind = self.spec.grace_ms + self.spec.windows.size_ms  # type: ignore[union-attr]
+        results, deletes = outcome.results, outcome.deletes
+        while schedule and schedule[0] <= self.stream_time:
+            close_at = heapq.heappop(schedule)
+            start = close_at - behind
+            for key in sorted(set(due.pop(close_at, ()))):
+                state = open_windows.get((key, start))
+                if state is None:
+                    continue
+                self._untrack(state)
+                results.append(WindowResult(key, state.window, state.figures(self.spec)))
+                deletes.append(state.store_key)
 
     def close_due(self, stream_time: int | None = None) -> BatchOutcome:
         """Close windows final at the restored stream time (a crash between emit and delete),

@@ -17,7 +17,13 @@ from faustapp.tables.aggregates import Aggregator, Stats, compose_result
 from faustapp.tables.clock import MARK_KEY  # noqa: F401 - re-exported for callers
 from faustapp.tables.events import Event
 from faustapp.tables.measures import Measure, Output, plan
-from faustapp.tables.windows import HoppingWindows, SessionWindows, SlidingWindows, Window
+from faustapp.tables.windows import (
+    HoppingWindows,
+    SessionWindows,
+    SlidingWindows,
+    Window,
+    interned_window,
+)
 
 WINDOW_PREFIX = b"w"
 _OFFSET = 1 << 63
@@ -99,11 +105,12 @@ class WindowState:
     window: Window
     states: list[Any]
     applied_offset: int = -1
-    store_key: bytes = b""
 
-    def __post_init__(self) -> None:
-        if not self.store_key:
-            self.store_key = window_key(self.key, self.window.start)
+    @property
+    def store_key(self) -> bytes:
+        """The window's key in the state store (made when needed: a million open windows
+        would otherwise hold a million of them)."""
+        return window_key(self.key, self.window.start)
 
     def encode(self, spec: WindowSpec) -> bytes:
         """Serialised form for the table and its changelog."""
@@ -116,7 +123,7 @@ class WindowState:
         key, start = parse_window_key(raw_key)
         end, applied_offset, dumped = orjson.loads(raw_value)
         states = [agg.load(data) for agg, data in zip(spec.aggregates, dumped, strict=True)]
-        return cls(key, Window(start, end), states, applied_offset, raw_key)
+        return cls(key, interned_window(start, end), states, applied_offset)
 
     def figures(self, spec: WindowSpec) -> dict[str, Any]:
         """Current figures of every aggregate."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -11,6 +12,12 @@ class Window:
 
     start: int
     end: int
+
+
+@lru_cache(maxsize=4096)
+def interned_window(start: int, end: int) -> Window:
+    """One shared ``Window`` per bounds: every key's state in a time window points at it."""
+    return Window(start, end)
 
 
 @dataclass(frozen=True, slots=True)
