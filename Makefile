@@ -23,9 +23,15 @@ install: $(VENV)/.installed
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-# Reinstall only when the package metadata changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+# The exact set of uv.lock (faustapp editable, with the dev extra; any other package but pip is
+# removed), installed by the uv release the lock names. Again only when the metadata or lock change.
+UV_VERSION = $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)
+UV_SYNC = UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --quiet
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(BIN)/python
+	$(BIN)/uv --version 2>/dev/null | grep -qx 'uv $(UV_VERSION)' || \
+		$(BIN)/python -m pip install -q 'uv==$(UV_VERSION)'
+	$(UV_SYNC) --extra dev
 	touch $@
 
 lint: $(VENV)/.installed
@@ -63,7 +69,7 @@ clean:
 BENCH_ARGS ?=
 
 bench-install: install
-	$(BIN)/pip install -q -e '.[dev,bench]' || \
+	$(UV_SYNC) --extra dev --extra bench || \
 		echo "warning: the bench extra did not install: its rows will show why they cannot run"
 
 bench: bench-install
