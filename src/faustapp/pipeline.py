@@ -19,7 +19,7 @@ from typing import Any
 
 import faust
 import orjson
-from aiokafka.structs import RecordMetadata, TopicPartition
+from aiokafka.structs import TopicPartition
 from faust.types import TP
 
 from faustapp import metrics
@@ -52,12 +52,23 @@ log = logging.getLogger(__name__)
 DLQ_RAW_LIMIT = 256 * 1024
 
 
+@dataclass(frozen=True, slots=True)
+class SideRecord:
+    """A record a batch sends besides its results (dead letter, rekeyed event): held until the
+    flush, so it commits with the mark that covers its source offset, never before it."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    partition: int | None = None
+
+
 @dataclass
 class _PartitionBuffer:
     """What a partition processed since its last flush."""
 
     outcomes: list[PendingOutcome]
-    side_sends: list[Awaitable[RecordMetadata]]
+    side_sends: list[SideRecord]
     offsets: list[int]  # to acknowledge once flushed (not the records: less for the GC)
     since: float
     events: int = 0
@@ -306,7 +317,7 @@ class SourceRouter:
             try:
                 record = decode(message.value)
             except InvalidRecord as exc:
-                side_sends.append(await self._dead_letter(message, str(exc)))
+                side_sends.append(self._dead_letter(message, str(exc)))
                 continue
             key, ts = key_of(record), ts_of(record)
             if ts > latest_allowed:
@@ -314,7 +325,7 @@ class SourceRouter:
                     f"event time {ts} is more than {self.max_future_skew_ms} ms ahead of "
                     f"the worker's clock"
                 )
-                side_sends.append(await self._dead_letter(message, error))
+                side_sends.append(self._dead_letter(message, error))
                 continue
             home = homes.get(key)
             if home is None:
@@ -322,7 +333,7 @@ class SourceRouter:
                     homes.clear()
                 home = homes[key] = partition_for(key, self.partitions)
             if home != partition:
-                side_sends.append(await self._forward(message, key, home))
+                side_sends.append(self._forward(message, key, home))
                 continue
             events.append(Event(key, ts, record, message.offset))
         if replayed:
@@ -357,7 +368,18 @@ class SourceRouter:
         buffer = self._buffers.pop(partition, None)
         if buffer is None:
             return
-        side_sends = buffer.side_sends
+        # Sent only now: a transaction committed between the fold and this flush (Faust commits
+        # on its own clock) would otherwise hold a dead letter whose source offset is replayed.
+        side_sends = [
+            await self.producer.send(
+                side.topic,
+                side.key,
+                side.value,
+                source_partition=partition,
+                partition=side.partition,
+            )
+            for side in buffer.side_sends
+        ]
         for pipeline, pending in zip(self.pipelines, buffer.outcomes, strict=True):
             # Side outputs ride with the first pipeline: durable before any mark covers them.
             await pipeline.apply(partition, pending.outcome(), side_sends)
@@ -372,7 +394,7 @@ class SourceRouter:
         if buffer.offsets:
             ack_offsets(self.app.consumer, TP(self.source_topic, partition), buffer.offsets)
 
-    async def _dead_letter(self, message: SourceRecord, error: str) -> Awaitable[RecordMetadata]:
+    def _dead_letter(self, message: SourceRecord, error: str) -> SideRecord:
         """Send a record that cannot be processed to the DLQ, with its raw bytes (up to
         ``DLQ_RAW_LIMIT``: base64 grows them by a third, beyond Kafka's message size)."""
         self._dead_letters.inc()
@@ -388,21 +410,11 @@ class SourceRouter:
         if message.value is not None and len(message.value) > DLQ_RAW_LIMIT:
             record["value_truncated"] = True
             record["value_size"] = len(message.value)
-        return await self.producer.send(
-            self.dlq_topic, message.key, orjson.dumps(record), source_partition=message.partition
-        )
+        return SideRecord(self.dlq_topic, message.key, orjson.dumps(record))
 
-    async def _forward(
-        self, message: SourceRecord, key: str, home: int
-    ) -> Awaitable[RecordMetadata]:
+    def _forward(self, message: SourceRecord, key: str, home: int) -> SideRecord:
         self._rekeyed.inc()
-        return await self.producer.send(
-            self.source_topic,
-            key.encode(),
-            message.value,
-            source_partition=message.partition,
-            partition=home,
-        )
+        return SideRecord(self.source_topic, key.encode(), message.value, home)
 
 
 def _b64(raw: bytes | None) -> str | None:

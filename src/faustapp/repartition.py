@@ -266,7 +266,7 @@ class WatermarkedRouter(SourceRouter):
             try:
                 record = decode(message.value)
             except InvalidRecord as exc:  # not written by faustapp: kept, never dropped
-                buffer.side_sends.append(await self._dead_letter(message, str(exc)))
+                buffer.side_sends.append(self._dead_letter(message, str(exc)))
                 continue
             source_time = int(headers.get(SOURCE_TIME_HEADER, b"-1"))
             events.append(Event(key_of(record), ts_of(record), record, offset, source_time))
