@@ -7,9 +7,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml uv.lock README.md ./
 COPY src ./src
-RUN pip install . && rm -rf /app/build
+# The exact dependency set of uv.lock (the one the tests ran with), then faustapp itself.
+RUN pip install "uv==0.13.9" \
+    && uv export --frozen --no-dev --no-emit-project --no-hashes -o /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && pip install --no-deps . \
+    && pip uninstall -y uv && rm -rf /app/build /tmp/requirements.txt
 
 # Unprivileged user; RocksDB table state lives in /data (rebuilt from changelogs if lost).
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin faustapp \

@@ -176,7 +176,13 @@ def test_dockerfile_builds_a_non_root_worker_image() -> None:
     ]
     instructions = [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
     assert instructions[0] == ("FROM", "python:3.11-slim")
-    assert any(op == "RUN" and "pip install ." in arg for op, arg in instructions)
+    assert any(op == "COPY" and "uv.lock" in arg.split() for op, arg in instructions)
+    run = " ".join(arg for op, arg in instructions if op == "RUN")
+    assert "uv export --frozen" in run and "pip install -r" in run, "locked set not installed"
+    assert "pip install --no-deps ." in run
+    lock = (DOCKERFILE.parent / "uv.lock").read_text()
+    (uv_version,) = re.findall(r'name = "uv"\nversion = "([^"]+)"', lock)
+    assert f'pip install "uv=={uv_version}"' in run, "the image's uv differs from the lock's"
     users = [arg for op, arg in instructions if op == "USER"]
     assert users and users[-1] not in ("root", "0"), "the image must not run as root"
     assert ("EXPOSE", str(WORKER_PORT)) in instructions
