@@ -21,6 +21,8 @@ from faust.transport.drivers.aiokafka import Producer as FaustProducer
 from faust.types import TP
 from faust.worker import Worker
 
+from faustapp.producing import commit_gate
+
 log = logging.getLogger(__name__)
 
 
@@ -243,20 +245,22 @@ async def _commit_transactions_unless_doomed(
     group_id: str,
     start_new_transaction: bool = True,
 ) -> None:
-    """Faust's commit, refused as a whole when any transaction in it lost a record."""
-    lost = [
-        tid
-        for tid in tid_to_offset_map
-        if (producer := self._transaction_producers.get(tid)) is not None and doomed(producer)
-    ]
-    if lost:
-        raise TransactionAborted(
-            f"transactions {', '.join(sorted(lost))} lost a record and cannot commit; "
-            "the worker must restart from the last committed offsets"
+    """Faust's commit, refused as a whole when any transaction in it lost a record, and never
+    made between the steps of a flush (see ``producing.CommitGate``)."""
+    async with commit_gate(self.app).committing():
+        lost = [
+            tid
+            for tid in tid_to_offset_map
+            if (producer := self._transaction_producers.get(tid)) is not None and doomed(producer)
+        ]
+        if lost:
+            raise TransactionAborted(
+                f"transactions {', '.join(sorted(lost))} lost a record and cannot commit; "
+                "the worker must restart from the last committed offsets"
+            )
+        await _original_commit_transactions(
+            self, tid_to_offset_map, group_id, start_new_transaction=start_new_transaction
         )
-    await _original_commit_transactions(
-        self, tid_to_offset_map, group_id, start_new_transaction=start_new_transaction
-    )
 
 
 # --- a delivery timeout apart from the request timeout ----------------------------------

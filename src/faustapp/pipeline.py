@@ -13,7 +13,8 @@ import base64
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from faust.types import TP
 
 from faustapp import metrics
 from faustapp.fastpath import SourceRecord, ack_offsets
-from faustapp.producing import PartitionProducer
+from faustapp.producing import PartitionProducer, commit_gate
 from faustapp.records import InvalidRecord
 from faustapp.schema import Schema
 from faustapp.tables.events import Event
@@ -100,6 +101,7 @@ class SourceRouter:
         self.producer = PartitionProducer(app, source_topic)
         self.pipelines: list[WindowedPipeline] = []
         self._locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._gate = commit_gate(app)
         self._last_activity_ms: dict[int, float] = {}
         self._buffers: dict[int, _PartitionBuffer] = {}
         self._output_topics = list(output_topics)
@@ -141,7 +143,7 @@ class SourceRouter:
         """
         partitions = list(partitions)
         for partition in partitions:
-            async with self._locks[partition]:
+            async with self._holding(partition):
                 await self._flush(partition)
         if not self.app.in_transaction:
             return
@@ -176,7 +178,7 @@ class SourceRouter:
         for message in messages:
             by_partition[message.partition].append(message)
         for partition, batch in by_partition.items():
-            async with self._locks[partition]:
+            async with self._holding(partition):
                 await self._ingest(partition, batch, keep_messages=False)
                 await self._flush(partition)
 
@@ -184,7 +186,7 @@ class SourceRouter:
         """Batch path: fold a partition's fetched batch in; persist and acknowledge it when the
         write-behind interval is due (see :meth:`flush_due`)."""
         partition = tp.partition
-        async with self._locks[partition]:
+        async with self._holding(partition):
             await self._ingest(partition, messages, keep_messages=True)
             buffer = self._buffers[partition]
             if (
@@ -198,7 +200,7 @@ class SourceRouter:
         now = time.monotonic()
         for partition, buffer in list(self._buffers.items()):
             if force or now - buffer.since >= self.flush_interval_s:
-                async with self._locks[partition]:
+                async with self._holding(partition):
                     if partition in self._buffers:
                         await self._flush(partition)
 
@@ -213,7 +215,7 @@ class SourceRouter:
         for tp in self.app.assignor.assigned_actives():
             if tp.topic != self.source_topic:
                 continue
-            async with self._locks[tp.partition]:
+            async with self._holding(tp.partition):
                 if tp.partition in self._buffers:
                     continue  # its pending flush sends them
                 for pipeline in feeding:
@@ -234,7 +236,7 @@ class SourceRouter:
             if tp not in actives:
                 self._last_activity_ms.pop(partition, None)
                 continue
-            async with self._locks[partition]:
+            async with self._holding(partition):
                 if self._last_activity_ms.get(partition) != last:
                     continue  # a batch arrived meanwhile
                 await self._flush(partition)
@@ -251,7 +253,14 @@ class SourceRouter:
                     log.info(
                         "%s: idle partition %d closed %d windows", self.name, partition, closed
                     )
-                await self._commit_idle(tp)
+            await self._commit_idle(tp)  # outside the region: a commit waits for regions
+
+    @asynccontextmanager
+    async def _holding(self, partition: int) -> AsyncIterator[None]:
+        """The partition's lock, inside the app's commit gate: what happens here (fold, flush,
+        idle close) is never cut in two by a transaction commit."""
+        async with self._locks[partition], self._gate.flushing():
+            yield
 
     async def _commit_idle(self, tp: TP) -> None:
         # Under exactly_once the results above sit in the partition's open transaction, and an

@@ -110,7 +110,9 @@ def test_faust_commit_is_refused_for_a_doomed_transaction(kafka_bootstrap):
             with pytest.raises(KafkaError):
                 await (await producer.send(small, b"x" * (4 * SMALL_TOPIC_LIMIT), key=b"k"))
             was_doomed = faust_fixes.doomed(producer)
-            faust_producer = SimpleNamespace(_transaction_producers={"app-0-0": producer})
+            faust_producer = SimpleNamespace(
+                app=type("App", (), {})(), _transaction_producers={"app-0-0": producer}
+            )
             refused = None
             try:
                 await faust_fixes._commit_transactions_unless_doomed(
