@@ -105,13 +105,18 @@ generator_pids+=($!)
 cat >&2 <<MSG
 
 run-local: faustapp is running (Ctrl-C stops the generators, the worker and Kafka)
+  live page:     http://127.0.0.1:${WEB_PORT}/
   pipelines:     ${FAUSTAPP_PIPELINES} (inputs sensor-readings, trades, app-logs, clicks, products)
+  all pipelines: http://127.0.0.1:${WEB_PORT}/api/pipelines
+  top 10 now:    http://127.0.0.1:${WEB_PORT}/api/pipelines/sensor-stats-1m/top?field=count&n=10
+  a key:         http://127.0.0.1:${WEB_PORT}/api/pipelines/sensor-stats-1m/keys/s-1
+  results live:  http://127.0.0.1:${WEB_PORT}/api/pipelines/sensor-stats-1m/stream
+  API described: http://127.0.0.1:${WEB_PORT}/openapi.json (readable at /docs)
   sensor state:  http://127.0.0.1:${WEB_PORT}/api/sensors/s-1
   also viewed:   http://127.0.0.1:${WEB_PORT}/api/items/sku-0/also-viewed
   recommended:   http://127.0.0.1:${WEB_PORT}/api/users/u-1/recommendations
   a topic live:  ${VENV_BIN}/faustapp tail trending-items
   metrics:       http://127.0.0.1:${WEB_PORT}/metrics
-  dashboard:     http://127.0.0.1:${WEB_PORT}/
   Kafka:         127.0.0.1:${KAFKA_PORT}
 
 MSG
