@@ -85,3 +85,4 @@ CHAOS_ARGS ?=
 
 chaos: install
 	$(BIN)/python -m chaos.run $(CHAOS_ARGS)
+	$(BIN)/python -m chaos.broker_loss

@@ -7,14 +7,15 @@ import asyncio
 import gc
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import urlparse
 
 import faust
-from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from faust.sensors.prometheus import setup_prometheus_sensors
 
-from faustapp import faust_fixes, runtime
+from faustapp import faust_fixes, kafka_client, runtime
 from faustapp.api import catalog
 from faustapp.local_state import LocalStateGuard
 from faustapp.metrics import refresh_partition_offsets
@@ -31,27 +32,52 @@ settings = Settings.from_env()
 faust_fixes.apply(fetch_max_wait_ms=settings.fetch_max_wait_ms)
 
 
-async def wait_for_broker(bootstrap: str) -> None:
-    """Wait, with a clear log line, until the brokers answer: a worker started before Kafka (or
-    while it restarts) should wait and retry, not exit."""
+async def wait_for_broker(settings: Settings) -> None:
+    """Wait, with a clear log line, until a broker answers: a worker started before Kafka (or
+    while it restarts) should wait and retry, not exit. A refused login or an untrusted
+    certificate stops the worker at once with the reason, since waiting cannot fix them."""
     log = logging.getLogger("faustapp")
+    bootstrap = settings.bootstrap_servers
     delay = 1.0
     while True:
-        client = AIOKafkaClient(bootstrap_servers=bootstrap)
         try:
-            await client.bootstrap()
+            await kafka_client.probe(settings)
             return
-        except KafkaError as exc:
+        except kafka_client.KafkaAccessRefused as exc:
+            log.error("%s; stopping", exc)
+            raise
+        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            detail = str(exc).removeprefix("KafkaConnectionError: ") or type(exc).__name__
             log.warning(
                 "Kafka at %s is not reachable (%s); retrying in %.0f s",
                 bootstrap,
-                exc.__class__.__name__,
+                detail,
                 delay,
             )
-        finally:
-            await client.close()
         await asyncio.sleep(delay)
         delay = min(delay * 2, 10.0)
+
+
+async def warn_under_replicated(app: faust.App, settings: Settings) -> None:
+    """Name every existing topic the worker uses that has fewer replicas than configured: such
+    a topic loses data with its broker, whatever FAUSTAPP_REPLICATION_FACTOR says."""
+    log = logging.getLogger("faustapp")
+    names = set(getattr(app, "topic_names", ()))
+    for table in app.tables.values():
+        names.add(table.changelog_topic_name)
+    try:
+        short = await kafka_client.under_replicated(settings, names)
+    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+        log.warning("could not check the replication of existing topics (%r)", exc)
+        return
+    for name, replicas in sorted(short.items()):
+        log.warning(
+            "topic %r has %d replica(s), fewer than FAUSTAPP_REPLICATION_FACTOR=%d: "
+            "increase it with kafka-reassign-partitions, or it is lost with its broker",
+            name,
+            replicas,
+            settings.replication_factor,
+        )
 
 
 class FaustApp(faust.App):
@@ -59,7 +85,15 @@ class FaustApp(faust.App):
 
     async def on_first_start(self) -> None:
         """Runs in the worker before any table partition is opened."""
-        await wait_for_broker(settings.bootstrap_servers)
+        if settings.web_host in ("0.0.0.0", "::") and not settings.web_advertised_url:
+            logging.getLogger("faustapp").warning(
+                "FAUSTAPP_WEB_HOST=%s is what peers are told to query (%s); set "
+                "FAUSTAPP_WEB_ADVERTISED_URL to a URL they can reach",
+                settings.web_host,
+                settings.advertised_url,
+            )
+        await wait_for_broker(settings)
+        await warn_under_replicated(self, settings)
         self._state_guard = LocalStateGuard(self.conf.datadir, self.conf.tabledir, self.conf.id)
         self._state_guard.on_start()
         await super().on_first_start()
@@ -67,6 +101,16 @@ class FaustApp(faust.App):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.before_stop: list[Callable[[], Awaitable[None]]] = []
+        self.topic_names: set[str] = set()
+
+    def topic(self, *topics: str, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """Every topic Faust creates for faustapp (inputs, outputs, DLQ, late, changelogs,
+        repartition topics) gets ``min.insync.replicas``; replicas come from
+        ``topic_replication_factor``. The names are kept for the start-up replica check."""
+        self.topic_names.update(topics)
+        return super().topic(
+            *topics, config=kafka_client.with_topic_config(settings, config), **kwargs
+        )
 
     async def on_stop(self) -> None:
         """Flush write-behind state first, so Faust's final commit covers it."""
@@ -94,12 +138,14 @@ app = FaustApp(
     datadir=str(settings.data_dir),
     processing_guarantee=settings.processing_guarantee,
     topic_partitions=settings.partitions,
-    topic_replication_factor=1,
+    # Replication factor of created topics, acks=all, TLS/SASL credentials.
+    **kafka_client.faust_options(settings),
     consumer_auto_offset_reset="earliest",
+    # Bind where told (e.g. 0.0.0.0); peers route queries to the advertised URL.
     web_bind=settings.web_host,
-    web_host=settings.web_host,
+    web_host=urlparse(settings.advertised_url).hostname,
     web_port=settings.web_port,
-    canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+    canonical_url=settings.advertised_url,
     producer_linger_ms=5,
     # Kafka's request timeout, not Faust's 20 minutes: a produce request a restarting broker
     # never answers is retried on a new connection after 30 s instead of blocking every later

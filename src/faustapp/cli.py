@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from aiokafka.errors import KafkaError
 
+from faustapp import kafka_client
 from faustapp.generator import (
     CLICKS,
     DATASETS,
@@ -78,14 +79,21 @@ def run_generate(argv: Sequence[str]) -> int:
             interval_ms=options.interval_ms,
             quiet=options.quiet,
             partitions=options.partitions if options.partitions else settings.partitions,
-            replication_factor=options.replication_factor,
+            replication_factor=options.replication_factor or settings.replication_factor,
+            min_insync_replicas=(
+                options.min_insync_replicas
+                if options.min_insync_replicas is not None
+                else settings.min_insync_replicas
+            ),
             dataset=options.dataset,
             **{name: getattr(options, name) for name in _DATASET_OPTIONS if name in options},
         )
     except ValueError as error:
         dataset_parsers[options.dataset].error(str(error))
     try:
-        return asyncio.run(_produce_until_signalled(config, settings.bootstrap_servers))
+        return asyncio.run(_produce_until_signalled(config, settings))
+    except SettingsError as error:
+        return _usage_error(error)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 
@@ -99,6 +107,8 @@ def run_tail(argv: Sequence[str]) -> int:
         return _usage_error(error)
     try:
         return asyncio.run(_tail_until_signalled(options, settings))
+    except SettingsError as error:
+        return _usage_error(error)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 
@@ -116,6 +126,7 @@ async def _tail_until_signalled(options: argparse.Namespace, settings: Settings)
                 count=options.count,
                 stop=stop,
                 notice=sys.stderr,
+                client_options=kafka_client.client_options(settings),
             )
         except TopicMissing as error:
             hint = ""
@@ -125,7 +136,8 @@ async def _tail_until_signalled(options: argparse.Namespace, settings: Settings)
             print(f"error: {error}{hint}", file=sys.stderr)
             return EXIT_FAILED
         except KafkaError as error:
-            print(f"error: cannot read from Kafka at {bootstrap}: {error}", file=sys.stderr)
+            reason = await _diagnose(settings, error)
+            print(f"error: cannot read from Kafka at {bootstrap}: {reason}", file=sys.stderr)
             return EXIT_FAILED
     if stop.is_set() and (options.count is None or printed < options.count):
         return EXIT_INTERRUPTED
@@ -302,8 +314,16 @@ def _add_generator_options(
     parser.add_argument(
         "--replication-factor",
         type=_at_least(1),
-        default=defaults.replication_factor,
-        help="replication factor if the topic must be created (default: %(default)s)",
+        default=None,
+        help="replication factor if the topic must be created (default: "
+        "FAUSTAPP_REPLICATION_FACTOR, 1 when unset)",
+    )
+    parser.add_argument(
+        "--min-insync-replicas",
+        type=_at_least(1),
+        default=None,
+        help="min.insync.replicas if the topic must be created, at most the replication factor "
+        "(default: FAUSTAPP_MIN_INSYNC_REPLICAS, else the broker's default)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress or summary output")
 
@@ -332,20 +352,42 @@ def _stop_on_signals(stop: asyncio.Event, notice: str | None = None) -> Iterator
             loop.remove_signal_handler(signum)
 
 
-async def _produce_until_signalled(config: GeneratorConfig, bootstrap: str) -> int:
+async def _produce_until_signalled(config: GeneratorConfig, settings: Settings) -> int:
+    bootstrap = settings.bootstrap_servers
     stop = asyncio.Event()
     notice = None if config.quiet else "stopping: flushing what was sent (interrupt again to abort)"
     with _stop_on_signals(stop, notice):
         try:
-            report = await produce(config, bootstrap, stop=stop)
+            report = await produce(
+                config,
+                bootstrap,
+                stop=stop,
+                client_options=kafka_client.client_options(settings),
+            )
         except KafkaError as error:
-            print(f"error: cannot produce to Kafka at {bootstrap}: {error}", file=sys.stderr)
+            reason = await _diagnose(settings, error)
+            print(f"error: cannot produce to Kafka at {bootstrap}: {reason}", file=sys.stderr)
             return EXIT_FAILED
     if report.failed:
         return EXIT_FAILED
     if report.interrupted:
         return EXIT_INTERRUPTED
     return 0
+
+
+async def _diagnose(settings: Settings, error: KafkaError) -> str:
+    """Why a client could not start: a refused login or certificate says so (aiokafka only
+    reports "Unable to bootstrap"), anything else is the client's own error."""
+    try:
+        await kafka_client.probe(settings)
+    except kafka_client.KafkaAccessRefused as refused:
+        return str(refused)
+    except KafkaError as unreachable:  # the probe says why each broker did not answer
+        detail = str(unreachable).removeprefix("KafkaConnectionError: ")
+        return f"{error} ({detail})" if detail else str(error)
+    except (OSError, asyncio.TimeoutError):
+        pass
+    return str(error)
 
 
 def _usage_error(error: Exception) -> int:

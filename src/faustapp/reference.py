@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -20,9 +20,10 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 from mode import Service
 
-from faustapp import metrics
+from faustapp import kafka_client, metrics
 from faustapp.records import InvalidRecord
 from faustapp.schema import Schema
+from faustapp.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,12 @@ class ReferenceTable(Service):
         schema: Schema,
         bootstrap: str,
         declare: Callable[[], Awaitable[Any]] | None = None,
+        client_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.declare = declare
+        self.client_options = client_options
         self.table_name = name
         self.topic = topic
         self.schema = schema
@@ -89,6 +92,7 @@ class ReferenceTable(Service):
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
+            **self._security(),
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="earliest",
@@ -109,6 +113,12 @@ class ReferenceTable(Service):
                     self._loaded.set()
         finally:
             await consumer.stop()
+
+    def _security(self) -> dict[str, Any]:
+        """TLS/SASL options: as given, else those of the worker's settings."""
+        if self.client_options is None:
+            self.client_options = kafka_client.client_options(Settings.from_env())
+        return dict(self.client_options)
 
     @staticmethod
     async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:

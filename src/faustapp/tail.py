@@ -16,7 +16,7 @@ import base64
 import itertools
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, BinaryIO, TextIO
 
 import orjson
@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print a topic's records as they arrive, one JSON line each: key, "
         "partition, offset, timestamp (Kafka record time, epoch ms) and value (decoded JSON, "
         "else text; null for a tombstone). Reads committed records only, without a consumer "
-        "group. The broker comes from FAUSTAPP_BROKER.",
+        "group. The broker comes from FAUSTAPP_BROKER, TLS and SASL from "
+        "FAUSTAPP_SECURITY_PROTOCOL and the FAUSTAPP_SASL_* and FAUSTAPP_SSL_* settings.",
     )
     parser.add_argument(
         "topic", help="topic to read, taken as given: FAUSTAPP_TOPIC_PREFIX is not added"
@@ -108,13 +109,15 @@ async def tail(
     out: BinaryIO | None = None,
     notice: TextIO | None = None,
     consumer_factory: Callable[..., Any] = AIOKafkaConsumer,
+    client_options: Mapping[str, Any] | None = None,
 ) -> int:
     """Print ``topic``'s records to ``out`` until ``count`` are printed or ``stop`` is set.
 
     Every partition of the topic at start is read, from its end (its beginning with
     ``from_beginning``). Returns how many records were printed; raises :class:`TopicMissing`
     for a topic the broker does not have. A closed ``out`` (a pipe whose reader left) ends the
-    tail like ``count`` does.
+    tail like ``count`` does. ``client_options`` are the TLS/SASL keyword arguments of the
+    consumer (``faustapp.kafka_client.client_options``).
     """
     stop = stop if stop is not None else asyncio.Event()
     out = out if out is not None else sys.stdout.buffer
@@ -126,6 +129,7 @@ async def tail(
         enable_auto_commit=False,
         isolation_level="read_committed",
         auto_offset_reset="earliest" if from_beginning else "latest",
+        **dict(client_options or {}),
     )
     try:
         await consumer.start()

@@ -101,6 +101,8 @@ class GeneratorConfig:
     """Partition count used only when the topic has to be created."""
     replication_factor: int = 1
     """Replication factor used only when the topic has to be created."""
+    min_insync_replicas: int | None = None
+    """``min.insync.replicas`` of a topic this run creates; ``None``: the broker's default."""
     dataset: str = SENSORS
     """Which data to generate: a key of :data:`DATASETS`."""
     items: int = DEFAULT_ITEMS
@@ -181,4 +183,11 @@ def config_problems(config: GeneratorConfig) -> list[str]:
         problems.append(f"delete-ratio must be within [0, 1], got {config.delete_ratio}")
     if config.replication_factor < 1:
         problems.append(f"replication-factor must be >= 1, got {config.replication_factor}")
+    if config.min_insync_replicas is not None and not (
+        1 <= config.min_insync_replicas <= config.replication_factor
+    ):
+        problems.append(
+            f"min-insync-replicas must be within [1, replication-factor="
+            f"{config.replication_factor}], got {config.min_insync_replicas}"
+        )
     return problems

@@ -10,7 +10,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -121,13 +121,19 @@ async def ensure_topic(
     partitions: int,
     replication_factor: int = 1,
     topic_configs: Mapping[str, str] | None = None,
+    *,
+    client_options: Mapping[str, Any] | None = None,
 ) -> bool:
     """Create the topic up front so partition count is ours, not the broker's auto-create default.
 
     ``topic_configs`` (``{"cleanup.policy": "compact"}``) apply to a topic this call creates; an
-    existing topic is left as it is. Returns whether this call created it.
+    existing topic is left as it is. ``client_options`` are the TLS/SASL keyword arguments of
+    the admin client (see ``faustapp.kafka_client.client_options``). Returns whether this call
+    created it.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=CLIENT_ID)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id=CLIENT_ID, **dict(client_options or {})
+    )
     await admin.start()
     try:
         if topic in await admin.list_topics():
@@ -160,12 +166,18 @@ async def produce(
     *,
     stop: asyncio.Event | None = None,
     out: TextIO | None = None,
+    client_options: Mapping[str, Any] | None = None,
 ) -> ProduceReport:
     """Send one generator run to Kafka at the configured rate; setting ``stop`` ends it cleanly.
 
     Whatever was handed to the producer before ``stop`` (or cancellation) is flushed and
-    counted, so the report always accounts for every sent record.
+    counted, so the report always accounts for every sent record. ``client_options`` are the
+    TLS/SASL keyword arguments of the clients (``faustapp.kafka_client.client_options``).
     """
+    security = dict(client_options or {})
+    topic_configs = dict(config.info.topic_configs)
+    if config.min_insync_replicas is not None:
+        topic_configs["min.insync.replicas"] = str(config.min_insync_replicas)
     config = config.resolved()
     assert config.seed is not None and config.start_ms is not None
     stop = stop if stop is not None else asyncio.Event()
@@ -175,7 +187,8 @@ async def produce(
         config.topic,
         config.partitions,
         config.replication_factor,
-        config.info.topic_configs,
+        topic_configs,
+        client_options=security,
     )
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
@@ -183,6 +196,7 @@ async def produce(
         linger_ms=5,
         acks="all",
         enable_idempotence=True,
+        **security,
     )
     try:
         await producer.start()
