@@ -59,6 +59,12 @@ CONSUMERS = (
         "sensor-stats-1m",
         "exactly_once",
     ),
+    Consumer(
+        "faustapp-1m-sse100",
+        "faustapp sensor-stats-1m (tumbling) at_least_once, 100 SSE clients",
+        "sse",
+        "sensor-stats-1m",
+    ),
     Consumer("quix-1m", "quixstreams 1m tumbling .final() at-least-once", "quix"),
     Consumer("bytewax-1m", "bytewax 1m tumbling fold_window (event clock per key)", "bytewax"),
     Consumer("pathway-1m", "pathway 1m tumbling windowby (update stream)", "pathway"),
@@ -125,6 +131,9 @@ CONSUMERS = (
         dataset=CLICKS,
     ),
 )
+
+OPT_IN_CONSUMERS: tuple[Consumer, ...] = ()
+"""Rows run only when named in ``--only`` (compare with faustapp-1m-alo in the same run)."""
 
 
 class Expectations:

@@ -156,6 +156,7 @@ def format_notes(report: dict) -> list[str]:
         for row in report["rows"]
         if row.get("pipelines") and row["runs"]
     ]
+    lines += _sse_notes(report["rows"])
     lines = [""] + lines if lines else []
     regrouped = [row for row in report["rows"] if any(run.get("regrouped") for run in row["runs"])]
     if not regrouped:
@@ -187,6 +188,33 @@ def format_notes(report: dict) -> list[str]:
                 if share
                 else ""
             )
+        )
+    return lines
+
+
+def _sse_notes(rows: list[dict]) -> list[str]:
+    """The cost of the SSE clients: the row's events/s against faustapp-1m-alo's."""
+    base = next((row for row in rows if row["id"] == "faustapp-1m-alo"), None)
+    lines = []
+    for row in rows:
+        if row["kind"] != "sse" or not row["runs"]:
+            continue
+        sse = row["runs"][-1].get("sse", {})
+        cost = "no faustapp-1m-alo row in this run to compare with"
+        if base and base["events_per_s_median"] and row["events_per_s_median"]:
+            ratio = 1 - row["events_per_s_median"] / base["events_per_s_median"]
+            cost = (
+                f"costs {ratio:.1%} of faustapp-1m-alo's events/s in this run (negative: "
+                "faster; goal: under 10 %)"
+            )
+        if base and base["runs"]:
+            cpu = [statistics.median(r.get("cpu_s") or 0 for r in x["runs"]) for x in (row, base)]
+            cost += f"; worker CPU {cpu[0]:.2f} s against {cpu[1]:.2f} s (median per run)"
+        lines.append(
+            f"note: {row['consumer']}: {cost}; {sse.get('answered_200')} of "
+            f"{sse.get('clients')} streams open, each received "
+            f"{sse.get('results_received_min')}-{sse.get('results_received_max')} of "
+            f"{sse.get('results_expected_each')} results"
         )
     return lines
 

@@ -38,13 +38,14 @@ import orjson
 from bench.broker import BrokerError, kafka_broker
 from bench.clicks_data import CLICKS, fill_clicks_topic
 from bench.common import PROJECT_ROOT, git_head, load_average, machine_info, src_fingerprint
-from bench.consumers import CONSUMERS, Context, Expectations
+from bench.consumers import CONSUMERS, OPT_IN_CONSUMERS, Context, Expectations
 from bench.data import DataSpec, create_topic, fill_topic
 from bench.engines import ENGINES, cannot_run, run_bytewax, run_pathway
 from bench.extras import format_extras, run_extras
 from bench.faustapp_runner import POLL_S, run_faustapp
 from bench.report import failed, format_notes, format_table, short_checks, summarize, with_ratios
 from bench.runners import run_quix, run_raw
+from bench.sse_clients import run_sse
 from bench.uses_data import TOPICS, fill_use_topic
 
 FAUSTAPP_OUTPUTS = (
@@ -87,6 +88,7 @@ RUNNERS = {
     "quix": lambda ctx, consumer, round_no: run_quix(ctx, round_no),
     "bytewax": run_bytewax,
     "pathway": run_pathway,
+    "sse": run_sse,
 }
 
 
@@ -106,8 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sensors", type=int, help="override the number of sensors")
     parser.add_argument(
         "--only",
-        help="comma-separated consumer ids to run (default: all): "
-        + ", ".join(c.id for c in CONSUMERS),
+        help="comma-separated consumer ids to run (default: all but the opt-in ones): "
+        + ", ".join(c.id for c in CONSUMERS + OPT_IN_CONSUMERS),
     )
     parser.add_argument("--seed", type=int, default=DataSpec.seed)
     parser.add_argument(
@@ -145,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     consumers = list(CONSUMERS)
     if options.only:
         wanted = {item.strip() for item in options.only.split(",") if item.strip()}
+        consumers += OPT_IN_CONSUMERS
         unknown = wanted - {c.id for c in consumers}
         if unknown:
             print(f"error: unknown consumer ids: {', '.join(sorted(unknown))}", file=sys.stderr)

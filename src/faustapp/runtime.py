@@ -25,6 +25,7 @@ from faustapp.api import (
     Reference,
     Source,
 )
+from faustapp.history import HistoryStore, keep_histories
 from faustapp.pipeline import PipelineSpec, SourceRouter, WindowedPipeline
 from faustapp.reference import ReferenceTable
 from faustapp.repartition import (
@@ -55,6 +56,8 @@ class Deployment:
     selected: dict[str, Declared] = field(default_factory=dict)
     router_of: dict[str, SourceRouter] = field(default_factory=dict)
     """Router of each selected pipeline name (a derived output: its parent's source)."""
+    outputs: dict[str, str] = field(default_factory=dict)
+    """Output topic of every selected and every windowed pipeline (prefix applied)."""
 
     def source_topics(self) -> set[str]:
         """Input topics this worker reads."""
@@ -117,6 +120,12 @@ def deploy(app: faust.App, settings: Settings, catalog: Catalog) -> Deployment:
             f"{root}/{name}",
             deployment.routers.get(f"{root}/{parent.name}", deployment.routers[root]),
         )
+    deployment.outputs = keep_histories(
+        deployment.pipelines,
+        deployment.selected.values(),
+        settings.topic,
+        lambda name, producer: HistoryStore(app, _table(app, settings, name), producer),
+    )
     _wire(app, settings, deployment)
     return deployment
 

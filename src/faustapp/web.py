@@ -14,18 +14,34 @@ from yarl import URL
 from faustapp.pipeline import PartitionNotReady, WindowedPipeline, partition_for
 from faustapp.records import InvalidRecord, _sensor_id
 from faustapp.runtime import Deployment
+from faustapp.web_auth import peer_headers, settings_of
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 2
 FORWARDED_HEADER = "X-Faustapp-Forwarded"
+SERVED_BY_HEADER = "X-Faustapp-Served-By"
+PEER_TIMEOUT_S = 5.0
 
 
 def json_response(web: View, body: object, status: int = 200, **headers: str) -> Response:
-    """A JSON response encoded with orjson."""
+    """A JSON response encoded with orjson (figures keyed by numbers included)."""
     return web.bytes(
-        orjson.dumps(body), content_type="application/json", status=status, headers=headers
+        orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS),
+        content_type="application/json",
+        status=status,
+        headers=headers,
     )
+
+
+def here(app: faust.App) -> str:
+    """This worker's URL, as peers name it in their partition owners."""
+    return str(app.conf.canonical_url)
+
+
+def served_here(app: faust.App) -> dict[str, str]:
+    """The header of an answer this worker gave from its own state."""
+    return {SERVED_BY_HEADER: here(app)}
 
 
 def error(web: View, status: int, message: str, **headers: str) -> Response:
@@ -74,10 +90,12 @@ async def route_to_owner(
     url = request.url.with_host(owner.host).with_port(owner.port)
     try:
         async with app.http_client.get(
-            url, headers={FORWARDED_HEADER: "1"}, timeout=aiohttp.ClientTimeout(total=5)
+            url,
+            headers=peer_headers(settings_of(app)),
+            timeout=aiohttp.ClientTimeout(total=PEER_TIMEOUT_S),
         ) as upstream:
             body = await upstream.read()
-            headers = {"X-Faustapp-Served-By": str(owner)}
+            headers = {SERVED_BY_HEADER: str(owner)}
             if "Retry-After" in upstream.headers:
                 headers["Retry-After"] = upstream.headers["Retry-After"]
             return web.bytes(
@@ -155,13 +173,14 @@ def _install_sensor_view(app: faust.App, deployment: Deployment, table_name: str
             routed = await route_to_owner(app, self, request, table_name, sensor_id)
             if routed is not None:
                 return routed
+            served = served_here(app)
             try:
                 found = sensor_view(deployment, sensor_id)
             except PartitionNotReady as exc:
-                return unavailable(self, str(exc))
+                return error(self, 503, str(exc), **{"Retry-After": str(RETRY_AFTER_S)}, **served)
             if found is None:
-                return error(self, 404, f"unknown sensor {sensor_id!r}: no open window")
-            return json_response(self, found)
+                return error(self, 404, f"unknown sensor {sensor_id!r}: no open window", **served)
+            return json_response(self, found, **served)
 
 
 def _install_health(app: faust.App, deployment: Deployment) -> None:

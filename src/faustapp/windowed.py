@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import faust
 import msgspec
@@ -24,6 +24,9 @@ from faustapp.tables.state import MARK_KEY, BatchOutcome, LateEvent, WindowSpec,
 from faustapp.tables.store import TableStore
 from faustapp.tables.windows import SlidingWindows
 from faustapp.topics import LATE
+
+if TYPE_CHECKING:
+    from faustapp.history import ResultHistory
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +145,8 @@ class WindowedPipeline:
         self._parts: dict[int, Partition] = {}
         self.relay: Relay | None = None
         """Where final results also go for a stage fed by this one (a ranking), if any."""
+        self.history: ResultHistory | None = None
+        """The last final results of each key, written with the results (for the views)."""
         self.accepted = metrics.EVENTS_ACCEPTED.labels(self.metric_label)
         # Counters exist at 0 from the start, so the first increase is visible to rate().
         self.windows_closed = metrics.WINDOWS_CLOSED.labels(spec.name)
@@ -225,6 +230,8 @@ class WindowedPipeline:
         second = await store.write(partition, [(MARK_KEY, outcome.mark)] if outcome.mark else [])
         emitted = 0
         relayed: list[dict[str, Any]] = []
+        history = self.history
+        kept: dict[bytes, list[dict[str, Any]]] = {}
         for result in outcome.results:
             published, routes = self._route(result.as_dict(self.spec.key_field))
             for topic, record in routes:
@@ -234,8 +241,15 @@ class WindowedPipeline:
                         topic, result.key.encode(), orjson.dumps(record), source_partition=partition
                     )
                 )
-            if published is not None and self.relay is not None:
-                relayed.append(published)
+            if published is not None:
+                if history is not None:
+                    history.collect(kept, result.key, published, routes)
+                if self.relay is not None:
+                    relayed.append(published)
+        if kept:
+            # With the results, before the windows that made them leave the table: a crash
+            # in between replays them into the history, which keeps each window once.
+            second += await history.write(partition, kept)  # type: ignore[union-attr]
         if self.relay is not None:
             part = self.loaded(partition)
             clock = part.stream_time if part is not None else -1
@@ -247,6 +261,8 @@ class WindowedPipeline:
         )
         delivered += await producer.delivered(third)
         store.mark_persisted(partition, delivered)
+        if history is not None:
+            history.mark_persisted(partition, delivered)
         if emitted:
             self.windows_closed.inc(emitted)
         if outcome.late:

@@ -20,6 +20,7 @@ CONSUMERS = [
     "raw",
     "faustapp-1m-alo",
     "faustapp-1m-eos",
+    "faustapp-1m-sse100",
     "quix-1m",
     "bytewax-1m",
     "pathway-1m",
