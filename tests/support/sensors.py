@@ -39,14 +39,24 @@ class EventClock:
     each other's events late (stream time is per partition and only grows). Ranges lie in the
     recent past, as real sensor data does."""
 
+    # A week of ranges: the whole suite must fit before "now", since a worker dead-letters events
+    # more than FAUSTAPP_MAX_FUTURE_SKEW_MS (1 h) ahead of its clock. Kafka's retention is by
+    # record timestamp, which is the produce time here, so old event times are safe.
+    SPAN_MS = 7 * 24 * 60 * MINUTE
+
     def __init__(self) -> None:
         now = int(time.time() * 1000)
-        self._next = now - now % (60 * MINUTE) - 48 * 60 * MINUTE
+        self._next = now - now % (60 * MINUTE) - self.SPAN_MS
 
     def allocate(self, minutes: int) -> int:
         """Start (aligned to the minute) of a fresh range of ``minutes`` minutes."""
         start = self._next
         self._next += (minutes + 60) * MINUTE
+        if self._next > time.time() * 1000:
+            raise RuntimeError(
+                f"EventClock: the ranges handed out reach the present ({minutes} more minutes "
+                "asked); widen SPAN_MS, or the workers would dead-letter these events"
+            )
         return start
 
 
