@@ -11,7 +11,7 @@ KAFKA_CONTROLLER_PORT = 9093
 PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install lint fmt test kafka-up kafka-down run clean
+.PHONY: install lint fmt test test-cluster kafka-up kafka-down run clean
 
 install: $(VENV)/.installed
 	$(KAFKA) fetch
@@ -43,7 +43,11 @@ fmt: $(VENV)/.installed
 	$(BIN)/ruff check --fix src tests bench chaos
 
 test: install lint
-	$(BIN)/pytest -q tests $(PYTEST_ARGS)
+	$(BIN)/pytest -q tests -m "not cluster_chaos" $(PYTEST_ARGS)
+
+# The 3-broker cluster losing its leading broker (short form; make chaos runs the full one).
+test-cluster: install
+	$(BIN)/pytest -q tests -m cluster_chaos $(PYTEST_ARGS)
 
 kafka-up:
 	$(KAFKA) start --port $(KAFKA_PORT) --controller-port $(KAFKA_CONTROLLER_PORT) --data-dir $(KAFKA_DATA)
