@@ -9,7 +9,6 @@ partition and an output topic.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from collections import defaultdict
@@ -19,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-import orjson
 from aiokafka.structs import TopicPartition
 from faust.types import TP
 
@@ -28,6 +26,7 @@ from faustapp.fastpath import SourceRecord, ack_offsets
 from faustapp.producing import PartitionProducer, commit_gate
 from faustapp.records import InvalidRecord
 from faustapp.schema import Schema
+from faustapp.side_records import DLQ_RAW_LIMIT, SideRecord, dead_letter
 from faustapp.tables.events import Event
 from faustapp.tables.state import BatchOutcome
 from faustapp.topics import DLQ
@@ -41,6 +40,7 @@ from faustapp.windowed import (
 )
 
 __all__ = [
+    "DLQ_RAW_LIMIT",
     "PartitionNotReady",
     "PipelineSpec",
     "SourceRouter",
@@ -49,19 +49,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-DLQ_RAW_LIMIT = 256 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class SideRecord:
-    """A record a batch sends besides its results (dead letter, rekeyed event): held until the
-    flush, so it commits with the mark that covers its source offset, never before it."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    partition: int | None = None
 
 
 @dataclass
@@ -404,27 +391,9 @@ class SourceRouter:
             ack_offsets(self.app.consumer, TP(self.source_topic, partition), buffer.offsets)
 
     def _dead_letter(self, message: SourceRecord, error: str) -> SideRecord:
-        """Send a record that cannot be processed to the DLQ, with its raw bytes (up to
-        ``DLQ_RAW_LIMIT``: base64 grows them by a third, beyond Kafka's message size)."""
         self._dead_letters.inc()
-        record = {
-            "pipeline": self.name,
-            "source_topic": message.topic,
-            "source_partition": message.partition,
-            "source_offset": message.offset,
-            "error": error,
-            "key_b64": _b64(message.key),
-            "value_b64": _b64(message.value[:DLQ_RAW_LIMIT] if message.value else message.value),
-        }
-        if message.value is not None and len(message.value) > DLQ_RAW_LIMIT:
-            record["value_truncated"] = True
-            record["value_size"] = len(message.value)
-        return SideRecord(self.dlq_topic, message.key, orjson.dumps(record))
+        return dead_letter(self.dlq_topic, self.name, message, error)
 
     def _forward(self, message: SourceRecord, key: str, home: int) -> SideRecord:
         self._rekeyed.inc()
         return SideRecord(self.source_topic, key.encode(), message.value, home)
-
-
-def _b64(raw: bytes | None) -> str | None:
-    return None if raw is None else base64.b64encode(raw).decode()
