@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ class Candle:
 
 @dataclass(frozen=True, slots=True)
 class LogStats:
-    """Expected figures of one service's minute; latencies sorted, as float32 (the sketch's)."""
+    """Expected figures of one service's minute; latencies sorted."""
 
     end: int
     count: int
@@ -84,10 +83,6 @@ def expected_candles(dataset: UseDataset) -> dict[tuple[str, int], Candle]:
     return out
 
 
-def _float32(value: float) -> float:
-    return struct.unpack("f", struct.pack("f", value))[0]
-
-
 def expected_log_stats(dataset: UseDataset) -> dict[tuple[str, int], LogStats]:
     """Every (service, minute): counts, latency figures and the top 3 error messages."""
     out = {}
@@ -102,7 +97,7 @@ def expected_log_stats(dataset: UseDataset) -> dict[tuple[str, int], LogStats]:
             warnings=sum(1 for line in lines if line[1] == "WARN"),
             latency_count=len(latencies),
             latency_mean=math.fsum(latencies) / len(latencies) if latencies else None,
-            latencies=tuple(sorted(_float32(x) for x in latencies)),
+            latencies=tuple(sorted(latencies)),
             top_errors=tuple(top),
         )
     return out
@@ -137,7 +132,7 @@ def quantile_ok(got: object, q: float, latencies: tuple[float, ...]) -> bool:
         return got is None
     if not isinstance(got, int | float):
         return False
-    value = _float32(got)
+    value = float(got)
     n = len(latencies)
     below = sum(1 for x in latencies if x < value)
     at_or_below = sum(1 for x in latencies if x <= value)

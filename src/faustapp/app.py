@@ -58,26 +58,54 @@ async def wait_for_broker(settings: Settings) -> None:
         delay = min(delay * 2, 10.0)
 
 
-async def warn_under_replicated(app: faust.App, settings: Settings) -> None:
-    """Name every existing topic the worker uses that has fewer replicas than configured: such
-    a topic loses data with its broker, whatever FAUSTAPP_REPLICATION_FACTOR says."""
+class TopicPartitionsMismatch(SettingsError):
+    """An existing topic the worker consumes has another partition count than
+    FAUSTAPP_PARTITIONS: keys would be routed to partitions that do not exist or hold no state."""
+
+
+async def check_existing_topics(app: faust.App, settings: Settings) -> None:
+    """Compare the existing topics the worker uses with what it would create: name every one
+    with fewer replicas than configured (a warning: it loses data with its broker), and stop on
+    a consumed topic or changelog whose partition count is not FAUSTAPP_PARTITIONS."""
     log = logging.getLogger("faustapp")
-    names = set(getattr(app, "topic_names", ()))
-    for table in app.tables.values():
-        names.add(table.changelog_topic_name)
+    changelogs = {table.changelog_topic_name for table in app.tables.values()}
+    consumed = {name for agent in app.agents.values() for name in agent.channel.topics}
+    names = set(getattr(app, "topic_names", ())) | changelogs | consumed
     try:
-        short = await kafka_client.under_replicated(settings, names)
+        shapes = await kafka_client.existing_topics(settings, names)
     except (KafkaError, OSError, asyncio.TimeoutError) as exc:
-        log.warning("could not check the replication of existing topics (%r)", exc)
+        log.warning("could not check the existing topics (%r)", exc)
         return
-    for name, replicas in sorted(short.items()):
-        log.warning(
-            "topic %r has %d replica(s), fewer than FAUSTAPP_REPLICATION_FACTOR=%d: "
-            "increase it with kafka-reassign-partitions, or it is lost with its broker",
-            name,
-            replicas,
-            settings.replication_factor,
+    for name, shape in sorted(shapes.items()):
+        if shape.fewest_replicas < settings.replication_factor:
+            log.warning(
+                "topic %r has %d replica(s), fewer than FAUSTAPP_REPLICATION_FACTOR=%d: "
+                "increase it with kafka-reassign-partitions, or it is lost with its broker",
+                name,
+                shape.fewest_replicas,
+                settings.replication_factor,
+            )
+    wrong = {
+        name: shape.partitions
+        for name, shape in sorted(shapes.items())
+        if name in consumed | changelogs and shape.partitions != settings.partitions
+    }
+    if wrong:
+        counts = {s.partitions for n, s in shapes.items() if n in consumed | changelogs}
+        fix = (
+            f"set FAUSTAPP_PARTITIONS={counts.pop()}"
+            if len(counts) == 1
+            else "make them agree (Kafka adds partitions to a topic, never removes them), or "
+            "run under a new FAUSTAPP_APP_ID for new changelogs"
         )
+        message = (
+            ", ".join(f"topic {name!r} has {n} partition(s)" for name, n in wrong.items())
+            + f", but FAUSTAPP_PARTITIONS={settings.partitions}: every input, repartition "
+            f"topic and changelog must have that many, since a key's windows live in the "
+            f"partition it hashes to; {fix}"
+        )
+        log.error("%s; stopping", message)
+        raise TopicPartitionsMismatch(message)
 
 
 class FaustApp(faust.App):
@@ -93,7 +121,7 @@ class FaustApp(faust.App):
                 settings.advertised_url,
             )
         await wait_for_broker(settings)
-        await warn_under_replicated(self, settings)
+        await check_existing_topics(self, settings)
         self._state_guard = LocalStateGuard(self.conf.datadir, self.conf.tabledir, self.conf.id)
         self._state_guard.on_start()
         await super().on_first_start()

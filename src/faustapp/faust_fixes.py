@@ -1,4 +1,5 @@
-"""Corrections to faust-streaming behaviour that breaks faustapp's guarantees, in one place.
+"""Corrections to faust-streaming behaviour that breaks faustapp's guarantees, in one place
+(topic creation on a cluster losing a broker: faust_admin_fixes, installed from here).
 
 Each fix names the symptom, so it can be dropped once Faust itself is fixed.
 """
@@ -21,6 +22,7 @@ from faust.transport.drivers.aiokafka import Producer as FaustProducer
 from faust.types import TP
 from faust.worker import Worker
 
+from faustapp import faust_admin_fixes
 from faustapp.producing import commit_gate
 
 log = logging.getLogger(__name__)
@@ -387,3 +389,4 @@ def apply(fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS) -> None:
     Recovery._seek_offsets = _seek_offsets_from_zero
     Recovery._set_recovery_started = _set_recovery_started_without_stale_end
     FaustTransactionManager.on_rebalance = _on_rebalance_with_fresh_producers
+    faust_admin_fixes.apply()

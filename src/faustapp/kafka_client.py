@@ -4,7 +4,7 @@ One place for every client (the Faust worker, the reference-table readers, the g
 ``faustapp tail``): TLS and SASL options, ``acks=all`` for producers, the replication factor and
 ``min.insync.replicas`` of created topics. Also the start-up checks that need them: a probe that
 tells a refused login or an untrusted certificate (fatal) from a broker that is not up yet
-(retry), and the check of existing topics that have fewer replicas than configured.
+(retry), and the shapes of existing topics (partitions, replicas) the start-up checks compare.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import functools
 import logging
 import ssl
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -237,18 +238,25 @@ async def probe(settings: Settings, timeout: float = PROBE_TIMEOUT_S) -> None:
     raise KafkaConnectionError("; ".join(failures))
 
 
-async def under_replicated(
+@dataclass(frozen=True, slots=True)
+class TopicShape:
+    """What an existing topic looks like: how many partitions, fewest replicas of one."""
+
+    partitions: int
+    fewest_replicas: int
+
+
+async def existing_topics(
     settings: Settings, topics: Iterable[str], timeout: float = 15.0
-) -> dict[str, int]:
-    """Existing topics among ``topics`` with fewer replicas than configured: name -> fewest
-    replicas of a partition. Topics that do not exist yet are left out (they will be created
-    with the configured factor)."""
-    names = sorted(set(topics))
-    if not names or settings.replication_factor <= 1:
+) -> dict[str, TopicShape]:
+    """The shape of each topic among ``topics`` that exists (missing ones are left out: they
+    will be created as configured)."""
+    wanted = set(topics)
+    if not wanted:
         return {}
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers,
-        client_id="faustapp-replica-check",
+        client_id="faustapp-topic-check",
         request_timeout_ms=int(timeout * 1000),
         **client_options(settings),
     )
@@ -259,12 +267,25 @@ async def under_replicated(
         described = await asyncio.wait_for(admin.describe_topics(), timeout)
     finally:
         await admin.close()
-    wanted = set(names)
-    short = {}
-    for topic in described:
-        if topic["topic"] not in wanted or topic.get("error_code") or not topic.get("partitions"):
-            continue
-        fewest = min(len(p["replicas"]) for p in topic["partitions"])
-        if fewest < settings.replication_factor:
-            short[topic["topic"]] = fewest
-    return short
+    return {
+        topic["topic"]: TopicShape(
+            len(topic["partitions"]), min(len(p["replicas"]) for p in topic["partitions"])
+        )
+        for topic in described
+        if topic["topic"] in wanted and not topic.get("error_code") and topic.get("partitions")
+    }
+
+
+async def under_replicated(
+    settings: Settings, topics: Iterable[str], timeout: float = 15.0
+) -> dict[str, int]:
+    """Existing topics among ``topics`` with fewer replicas than configured: name -> fewest
+    replicas of a partition."""
+    if settings.replication_factor <= 1:
+        return {}
+    shapes = await existing_topics(settings, topics, timeout)
+    return {
+        name: shape.fewest_replicas
+        for name, shape in shapes.items()
+        if shape.fewest_replicas < settings.replication_factor
+    }

@@ -24,6 +24,7 @@ THREAD = f"{FT}.drivers.aiokafka:AIOKafkaConsumerThread"
 FAUST_PRODUCER = f"{FT}.drivers.aiokafka:Producer"
 FAUST_TXN = f"{FT}.consumer:TransactionManager"
 RECOVERY = "faust.tables.recovery:Recovery"
+TRANSPORT = f"{FT}.drivers.aiokafka:Transport"
 FIXES = "faust_fixes"
 
 
@@ -39,6 +40,19 @@ class Pin:
 
 PINS = (
     # faust_fixes
+    Pin(
+        f"{TRANSPORT}._get_controller_node",
+        "7673fff5ad007aaf",
+        "faust_admin_fixes._get_controller_node_of_a_live_broker (replaces it)",
+        "it asked only the first broker of the metadata, which can be one just lost; if it now "
+        "tries each broker, drop the fix",
+    ),
+    Pin(
+        f"{TRANSPORT}._really_create_topic",
+        "ed751b220bfdad0d",
+        "faust_admin_fixes._really_create_topic_retrying (wraps it)",
+        "the wrapper retries the errors of a broker going away; check what it raises for them",
+    ),
     Pin(
         f"{THREAD}._highwaters",
         "0f10cb919acd1f24",

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import struct
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -352,11 +351,6 @@ def first_last(points: Sequence[tuple[int, int, float]]) -> dict[str, object]:
     first = min(points, key=lambda p: (p[0], p[1]))
     last = max(points, key=lambda p: (p[0], p[1]))
     return {"first": first[2], "first_ts": first[0], "last": last[2], "last_ts": last[0]}
-
-
-def as_float32(value: float) -> float:
-    """``value`` rounded to single precision (what a floats sketch stores)."""
-    return struct.unpack("f", struct.pack("f", value))[0]
 
 
 def rank_interval(values: Sequence[float], quantile: float) -> tuple[float, float]:

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
-from oracle_kinds import as_float32, calls_from_batches, run_session_oracle
+from oracle_kinds import calls_from_batches, run_session_oracle
 from record_oracle import (
     Arrival,
     Exact,
@@ -68,7 +68,7 @@ PROPERTY = settings(
 )
 KEYS = ("AAPL", "b", "ключ-ü")
 VENUES = ("XNYS", "XNAS", "BATS", "", "Börse-ü", "IEX")
-RANK_ERROR = ds.kll_floats_sketch(200).normalized_rank_error(False)
+RANK_ERROR = ds.kll_doubles_sketch(200).normalized_rank_error(False)
 
 
 class Fill(msgspec.Struct, frozen=True):
@@ -162,7 +162,7 @@ def quantile(points: Sequence[Point], read: Callable[[Any], Any], q: float) -> E
     values = carried(points, read)
     if not values:
         return Exact(None)
-    return Ranked(tuple(as_float32(v) for v in values), q, RANK_ERROR)
+    return Ranked(tuple(values), q, RANK_ERROR)
 
 
 EXPECT: dict[str, Callable[[Sequence[Point]], Expected]] = {

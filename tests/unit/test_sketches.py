@@ -6,6 +6,7 @@ events whose field is None."""
 
 from __future__ import annotations
 
+import base64
 import math
 import random
 from collections.abc import Sequence
@@ -18,7 +19,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from oracle_kinds import (
-    as_float32,
     distinct,
     exact_quantile,
     first_last,
@@ -267,7 +267,7 @@ def test_empty_states_round_trip_through_the_state_encoding(aggregate: Aggregato
 
 def assert_quantiles_within(quantiles: Quantiles, state: Any, values: Sequence[float]) -> None:
     """Every quantile's true rank among ``values`` is within the documented rank error."""
-    data = [as_float32(v) for v in values]  # a floats sketch keeps single precision
+    data = list(values)
     error = quantiles.rank_error
     result = quantiles.result(state)
     for name, rank in quantiles.ranks.items():
@@ -280,9 +280,9 @@ def assert_quantiles_within(quantiles: Quantiles, state: Any, values: Sequence[f
 def test_quantiles_of_few_values_are_exact_after_merging(
     parts: list[list[Event]], stored: bool
 ) -> None:
-    """Up to k values a KLL sketch keeps them all: quantiles are exact (in single precision)."""
+    """Up to k values a KLL sketch keeps them all: quantiles are exact."""
     aggregate = Quantiles(field="value")
-    values = [as_float32(v) for v in values_in([e for part in parts for e in part])]
+    values = list(values_in([e for part in parts for e in part]))
     result = aggregate.result(merged(aggregate, parts, stored))
     if not values:
         assert result == {"p50": None, "p90": None, "p99": None}
@@ -303,12 +303,35 @@ def test_quantiles_of_many_values_are_within_the_rank_error_after_merging(seed: 
     assert_quantiles_within(aggregate, state, values_in([e for part in parts for e in part]))
 
 
-def test_quantiles_report_single_precision_values() -> None:
-    """The sketch stores floats: a quantile is the nearest single-precision value."""
-    aggregate = Quantiles({"p50": 0.5}, field="value")
-    assert aggregate.result(state_of(aggregate, events_of([0.1])))["p50"] == as_float32(0.1)
-    assert aggregate.result(state_of(aggregate, events_of([1e15])))["p50"] == 999999986991104.0
+def test_quantiles_report_the_values_seen_exactly() -> None:
+    """A quantile is one of the window's values as given, not its single-precision rounding:
+    with 137.291 twice at the top of 40 values, p95 is 137.291 (a floats sketch said
+    137.29100036621094, above every value)."""
+    aggregate = Quantiles({"p50": 0.5, "p95": 0.95}, field="value")
+    assert aggregate.result(state_of(aggregate, events_of([0.1])))["p50"] == 0.1
+    assert aggregate.result(state_of(aggregate, events_of([1e15 + 1])))["p50"] == 1e15 + 1
+    values = [float(v) for v in range(38)] + [137.291, 137.291]
+    state = via_json(aggregate, state_of(aggregate, events_of(values)))
+    assert aggregate.result(state)["p95"] == 137.291
     assert Quantiles().rank_error == pytest.approx(0.0133, abs=1e-4)
+
+
+def test_quantile_states_of_the_single_precision_release_still_load() -> None:
+    """A state stored before quantiles kept doubles (no type tag) loads with its count and ranks,
+    and merges with new states."""
+    aggregate = Quantiles({"p50": 0.5, "p90": 0.9}, field="value")
+    old = ds.kll_floats_sketch(aggregate.k)
+    for v in range(5000):
+        old.update(float(v))
+    legacy = base64.b64encode(old.serialize()).decode()
+    loaded = aggregate.load(legacy)
+    assert loaded.n == 5000
+    assert loaded.get_quantile(0.5) == old.get_quantile(0.5)
+    assert aggregate.dump(loaded).startswith("d:")
+    fresh = state_of(aggregate, events_of([float(v) for v in range(5000, 10000)]))
+    merged_state = aggregate.merge(loaded, fresh)
+    assert merged_state.n == 10000
+    assert_quantiles_within(aggregate, merged_state, [float(v) for v in range(10000)])
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """The upstream code faustapp corrects or relies on is the code it was proven on.
 
-faust_fixes, fastpath and restore replace, wrap or mirror private code of Faust, aiokafka and mode.
-A new release can change that code while every behaviour test still passes, and silently void a
-guarantee. Each check fails when such code changes (comments and docstrings aside) and says which
-correction to re-check and why. Upgrading is deliberate: raise the pin in pyproject.toml, run
-``uv lock``, re-check each failing pin's correction against the new code, then record the new
-fingerprints (each failure prints its own) and PROVEN_ON in tests/support/upstream_pins.py.
+faust_fixes, faust_admin_fixes, fastpath and restore replace, wrap or mirror private code of Faust,
+aiokafka and mode. A new release can change that code while every behaviour test still passes, and
+silently void a guarantee. Each check fails when such code changes (comments and docstrings aside)
+and says which correction to re-check and why. Upgrading is deliberate: raise the pin in
+pyproject.toml, run ``uv lock``, re-check each failing pin's correction against the new code, then
+record the new fingerprints (each failure prints its own) and PROVEN_ON in
+tests/support/upstream_pins.py.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from faustapp import fastpath, faust_fixes
+from faustapp import fastpath, faust_admin_fixes, faust_fixes
 from faustapp.producing import PartitionProducer
 
 from support.upstream_pins import (
@@ -35,6 +36,7 @@ from support.upstream_pins import (
     READ_BY_UPSTREAM,
     RECOVERY,
     THREAD,
+    TRANSPORT,
     Pin,
     defs,
     fingerprint,
@@ -52,6 +54,7 @@ REPLACED = {
     f"{RECOVERY}._set_recovery_started": faust_fixes._set_recovery_started_without_stale_end,
     f"{FAUST_TXN}.on_rebalance": faust_fixes._on_rebalance_with_fresh_producers,
     f"{CONSUMER}._drain_messages": fastpath._drain_in_batches,
+    f"{TRANSPORT}._get_controller_node": faust_admin_fixes._get_controller_node_of_a_live_broker,
 }
 
 

@@ -16,7 +16,8 @@ def _b64(raw: bytes) -> str:
 
 
 class Quantiles(Aggregator):
-    """Value quantiles from a KLL sketch; rank error about 1.3% (k=200), see :attr:`rank_error`."""
+    """Value quantiles from a KLL sketch of doubles: every quantile is one of the values seen,
+    exactly as given; rank error about 1.3% (k=200), see :attr:`rank_error`."""
 
     def __init__(
         self,
@@ -35,32 +36,49 @@ class Quantiles(Aggregator):
     @property
     def rank_error(self) -> float:
         """Normalised rank error of a single sketch (99% confidence), for any stream length."""
-        return ds.kll_floats_sketch(self.k).normalized_rank_error(False)
+        return ds.kll_doubles_sketch(self.k).normalized_rank_error(False)
 
-    def create(self) -> ds.kll_floats_sketch:
-        return ds.kll_floats_sketch(self.k)
+    def create(self) -> ds.kll_doubles_sketch:
+        return ds.kll_doubles_sketch(self.k)
 
-    def add(self, state: ds.kll_floats_sketch, event: Event) -> None:
+    def add(self, state: ds.kll_doubles_sketch, event: Event) -> None:
         value = self.value_of(event)
         if value is not None:
             state.update(value)
 
     def merge(
-        self, into: ds.kll_floats_sketch, other: ds.kll_floats_sketch
-    ) -> ds.kll_floats_sketch:
+        self, into: ds.kll_doubles_sketch, other: ds.kll_doubles_sketch
+    ) -> ds.kll_doubles_sketch:
         into.merge(other)
         return into
 
-    def dump(self, state: ds.kll_floats_sketch) -> str:
-        return _b64(state.serialize())
+    def dump(self, state: ds.kll_doubles_sketch) -> str:
+        return _DOUBLES + _b64(state.serialize())
 
-    def load(self, data: str) -> ds.kll_floats_sketch:
-        return ds.kll_floats_sketch.deserialize(base64.b64decode(data))
+    def load(self, data: str) -> ds.kll_doubles_sketch:
+        if data.startswith(_DOUBLES):
+            return ds.kll_doubles_sketch.deserialize(base64.b64decode(data[len(_DOUBLES) :]))
+        return _from_floats(self.k, ds.kll_floats_sketch.deserialize(base64.b64decode(data)))
 
-    def result(self, state: ds.kll_floats_sketch) -> dict[str, Any]:
+    def result(self, state: ds.kll_doubles_sketch) -> dict[str, Any]:
         if state.is_empty():
             return dict.fromkeys(self.ranks)
-        return {name: float(state.get_quantile(rank)) for name, rank in self.ranks.items()}
+        return {name: state.get_quantile(rank) for name, rank in self.ranks.items()}
+
+
+# Stored quantile states name their item type; a state without the tag was written by an
+# earlier release with a sketch of single-precision floats.
+_DOUBLES = "d:"
+
+
+def _from_floats(k: int, old: ds.kll_floats_sketch) -> ds.kll_doubles_sketch:
+    """A state of an earlier release as a sketch of doubles: each retained item with its weight,
+    so the count and the ranks are kept (the values stay at single precision)."""
+    sketch = ds.kll_doubles_sketch(k)
+    for item, weight in old:
+        for _ in range(weight):
+            sketch.update(item)
+    return sketch
 
 
 class DistinctCount(Aggregator):
