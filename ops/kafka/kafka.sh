@@ -8,7 +8,8 @@
 #   kafka.sh fetch
 #   kafka.sh start --port PORT [--controller-port CPORT] --data-dir DIR [--foreground]
 #                  [--owner-pid PID] [--sasl-ssl-port PORT] [--ssl-port PORT]
-#                  [--ssl-client-auth] [--scram-user NAME] [--scram-password PASSWORD]
+#                  [--ssl-client-auth] [--sasl-plaintext-port PORT]
+#                  [--scram-user NAME] [--scram-password PASSWORD]
 #   kafka.sh stop --data-dir DIR
 #   kafka.sh status --data-dir DIR
 #   kafka.sh cluster-start --brokers N --base-port PORT --data-dir DIR
@@ -23,11 +24,13 @@
 # once the broker accepts connections and has logged "Kafka Server started".
 # --owner-pid PID: also stop the broker when process PID exits (safety net for test runs
 # that get killed before they can clean up).
-# --sasl-ssl-port adds a SASL_SSL listener (SCRAM-SHA-512; user --scram-user, default faustapp,
-# password --scram-password, default random in DIR/tls/scram.password) and --ssl-port a TLS
-# listener (with --ssl-client-auth it requires a client certificate). The script makes a CA,
-# the broker's certificate (127.0.0.1, localhost) and a client certificate in DIR/tls: ca.pem,
-# client.pem, client.key. The PLAINTEXT listener stays (inter-broker and local tools).
+# --sasl-ssl-port adds a SASL_SSL listener and --sasl-plaintext-port a SASL_PLAINTEXT one (no
+# TLS); both take SCRAM-SHA-256 and SCRAM-SHA-512 logins of one user (--scram-user, default
+# faustapp; password --scram-password, default random in DIR/tls/scram.password) who has
+# credentials for both mechanisms. --ssl-port adds a TLS listener (with --ssl-client-auth it
+# requires a client certificate). For the TLS listeners the script makes a CA, the broker's
+# certificate (127.0.0.1, localhost) and a client certificate in DIR/tls: ca.pem, client.pem,
+# client.key. The PLAINTEXT listener stays (inter-broker and local tools).
 # cluster-start starts N nodes (node i: broker port PORT+2(i-1), controller port PORT+2(i-1)+1,
 # data DIR/node-i), all controller voters, and prints the bootstrap list host:port,... last.
 # Topics created without a replication factor get R (default min(3, N)); M (default min(2, R))
@@ -346,6 +349,7 @@ running_pid() {
 cmd_start() {
     local port="" cport="" data_dir="" foreground=0 owner_pid=""
     local sasl_ssl_port="" ssl_port="" ssl_client_auth=0 scram_user="faustapp" scram_password=""
+    local sasl_plaintext_port=""
     while (($#)); do
         case "$1" in
             --port) port="${2:-}"; shift 2 ;;
@@ -356,6 +360,7 @@ cmd_start() {
             --sasl-ssl-port) sasl_ssl_port="${2:-}"; shift 2 ;;
             --ssl-port) ssl_port="${2:-}"; shift 2 ;;
             --ssl-client-auth) ssl_client_auth=1; shift ;;
+            --sasl-plaintext-port) sasl_plaintext_port="${2:-}"; shift 2 ;;
             --scram-user) scram_user="${2:-}"; shift 2 ;;
             --scram-password) scram_password="${2:-}"; shift 2 ;;
             -h | --help) usage ;;
@@ -371,6 +376,8 @@ cmd_start() {
     [[ -z "$sasl_ssl_port" || "$sasl_ssl_port" =~ ^[0-9]+$ ]] ||
         die "start: --sasl-ssl-port must be a number"
     [[ -z "$ssl_port" || "$ssl_port" =~ ^[0-9]+$ ]] || die "start: --ssl-port must be a number"
+    [[ -z "$sasl_plaintext_port" || "$sasl_plaintext_port" =~ ^[0-9]+$ ]] ||
+        die "start: --sasl-plaintext-port must be a number"
     [[ "$scram_user" =~ ^[A-Za-z0-9._-]+$ ]] || die "start: --scram-user: letters, digits . _ -"
     [[ -z "$scram_password" || "$scram_password" =~ ^[A-Za-z0-9._~+/-]+$ ]] ||
         die "start: --scram-password: letters, digits and . _ ~ + / - only"
@@ -391,23 +398,38 @@ cmd_start() {
 
     cmd_fetch
     local p
-    for p in "$port" "$cport" $sasl_ssl_port $ssl_port; do
+    for p in "$port" "$cport" $sasl_ssl_port $ssl_port $sasl_plaintext_port; do
         if port_open "$p"; then
             die "port $p on 127.0.0.1 is already in use by another process"
         fi
     done
 
-    local more_listeners="" more_map="" more_settings="" scram_spec=""
+    local more_listeners="" more_map="" more_settings="" sasl_listeners=""
+    local -a scram_args=()
     if [[ -n "$sasl_ssl_port$ssl_port" ]]; then
         make_tls "$data_dir/tls"
         more_settings="$(tls_settings "$data_dir/tls")"
     fi
-    if [[ -n "$sasl_ssl_port" ]]; then
+    if [[ -n "$sasl_ssl_port$sasl_plaintext_port" ]]; then
         scram_password="$(scram_password_for "$data_dir/tls" "$scram_password")"
-        scram_spec="SCRAM-SHA-512=[name=$scram_user,password=$scram_password]"
+        local mechanism
+        for mechanism in $SCRAM_MECHANISMS; do
+            scram_args+=(--add-scram "$mechanism=[name=$scram_user,password=$scram_password]")
+        done
+    fi
+    if [[ -n "$sasl_ssl_port" ]]; then
         more_listeners+=",SASL_SSL://127.0.0.1:${sasl_ssl_port}"
         more_map+=",SASL_SSL:SASL_SSL"
-        more_settings+=$'\n'"$(sasl_settings)"
+        sasl_listeners+=" sasl_ssl"
+    fi
+    if [[ -n "$sasl_plaintext_port" ]]; then
+        more_listeners+=",SASL_PLAINTEXT://127.0.0.1:${sasl_plaintext_port}"
+        more_map+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
+        sasl_listeners+=" sasl_plaintext"
+    fi
+    if [[ -n "$sasl_listeners" ]]; then
+        # shellcheck disable=SC2086 # one argument per listener name
+        more_settings+=$'\n'"$(sasl_settings $sasl_listeners)"
     fi
     if [[ -n "$ssl_port" ]]; then
         more_listeners+=",SSL://127.0.0.1:${ssl_port}"
@@ -418,8 +440,8 @@ cmd_start() {
         "$more_listeners" "$more_map" "$more_settings"
     local formatted=0
     if [[ -f "$data_dir/logs/meta.properties" ]]; then formatted=1; fi
-    if [[ -n "$scram_spec" ]]; then
-        format_storage "$data_dir" "$props" "$data_dir/cluster.id" --add-scram "$scram_spec"
+    if ((${#scram_args[@]})); then
+        format_storage "$data_dir" "$props" "$data_dir/cluster.id" "${scram_args[@]}"
     else
         format_storage "$data_dir" "$props"
     fi
@@ -441,7 +463,7 @@ cmd_start() {
     launch_node "$data_dir" "$owner_pid" "$HEAP_OPTS"
     local pid="$LAUNCHED_PID"
     await_node "$data_dir" "$pid" "$port" $((SECONDS + START_TIMEOUT))
-    if [[ -n "$scram_spec" ]] && ((formatted)); then
+    if ((${#scram_args[@]})) && ((formatted)); then
         # The storage was formatted before: the user may be missing or have another password.
         set_scram_user "127.0.0.1:$port" "$scram_user" "$scram_password"
     fi

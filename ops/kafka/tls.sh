@@ -13,9 +13,17 @@ make_tls() {
     fi
     command -v openssl >/dev/null 2>&1 || die "openssl is required to make the TLS certificates"
     command -v keytool >/dev/null 2>&1 || die "keytool (Java 17) is required for the trust store"
+    # Keep a SCRAM password remembered by an earlier start without TLS listeners.
+    local kept_scram=""
+    if [[ -s "$dir/scram.password" ]]; then
+        kept_scram="$(tr -d '[:space:]' <"$dir/scram.password")"
+    fi
     rm -rf "$dir"
     mkdir -p "$dir"
     chmod 700 "$dir"
+    if [[ -n "$kept_scram" ]]; then
+        (umask 077 && echo "$kept_scram" >"$dir/scram.password")
+    fi
     local pass
     pass="$(openssl rand -hex 16)"
     echo "$pass" >"$dir/store.password"
@@ -70,20 +78,29 @@ ssl.client.auth=none
 EOF
 }
 
-# Broker settings of the SASL_SSL listener: SCRAM-SHA-512 logins checked against the users
-# stored in the cluster metadata.
+# The SCRAM mechanisms the SASL listeners take; the SCRAM user has credentials for each.
+SCRAM_MECHANISMS="SCRAM-SHA-256 SCRAM-SHA-512"
+SCRAM_LOGIN_MODULE="org.apache.kafka.common.security.scram.ScramLoginModule required;"
+
+# Broker settings of the SASL listeners named (sasl_ssl, sasl_plaintext): SCRAM logins checked
+# against the users stored in the cluster metadata.
 sasl_settings() {
-    cat <<'EOF'
-sasl.enabled.mechanisms=SCRAM-SHA-512
-listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
-listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
-EOF
+    local enabled="${SCRAM_MECHANISMS// /,}" listener mechanism
+    echo "sasl.enabled.mechanisms=$enabled"
+    for listener in "$@"; do
+        echo "listener.name.$listener.sasl.enabled.mechanisms=$enabled"
+        for mechanism in $SCRAM_MECHANISMS; do
+            mechanism="$(echo "$mechanism" | tr '[:upper:]' '[:lower:]')"
+            echo "listener.name.$listener.$mechanism.sasl.jaas.config=$SCRAM_LOGIN_MODULE"
+        done
+    done
 }
 
 # The SCRAM password: the one given (remembered in DIR/scram.password), else the remembered
 # one, else a new random one.
 scram_password_for() {
     local dir="$1" given="$2" file="$1/scram.password"
+    if [[ ! -d "$dir" ]]; then (umask 077 && mkdir -p "$dir"); fi
     if [[ -n "$given" ]]; then
         (umask 077 && echo "$given" >"$file")
         echo "$given"
@@ -97,13 +114,17 @@ scram_password_for() {
     fi
 }
 
-# Create or update a SCRAM-SHA-512 user through the PLAINTEXT listener at BOOTSTRAP.
+# Create or update the SCRAM user, with a credential for each of SCRAM_MECHANISMS, through the
+# PLAINTEXT listener at BOOTSTRAP. One call per mechanism: Kafka 3.9 refuses a single call that
+# sets two ("A user credential cannot be altered twice in the same request").
 set_scram_user() {
-    local bootstrap="$1" user="$2" password="$3" out
-    if ! out="$(kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$bootstrap" --alter \
-        --add-config "SCRAM-SHA-512=[iterations=8192,password=$password]" \
-        --entity-type users --entity-name "$user" 2>&1)"; then
-        echo "$out" | grep -v -i password >&2 || true
-        die "could not set the SCRAM user $user"
-    fi
+    local bootstrap="$1" user="$2" password="$3" out mechanism
+    for mechanism in $SCRAM_MECHANISMS; do
+        if ! out="$(kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$bootstrap" --alter \
+            --add-config "$mechanism=[iterations=8192,password=$password]" \
+            --entity-type users --entity-name "$user" 2>&1)"; then
+            echo "$out" | grep -v -i password >&2 || true
+            die "could not set the $mechanism credential of the SCRAM user $user"
+        fi
+    done
 }

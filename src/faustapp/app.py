@@ -15,7 +15,7 @@ import faust
 from aiokafka.errors import KafkaError
 from faust.sensors.prometheus import setup_prometheus_sensors
 
-from faustapp import faust_fixes, kafka_client, runtime
+from faustapp import faust_fixes, kafka_client, lifecycle, runtime
 from faustapp.api import catalog
 from faustapp.local_state import LocalStateGuard
 from faustapp.metrics import refresh_partition_offsets
@@ -215,6 +215,7 @@ def load_uses(modules: tuple[str, ...]) -> None:
 
 load_uses(settings.modules)
 deployment = runtime.deploy(app, settings, catalog)
+lifecycle.install(app, settings, deployment)
 
 from faustapp import (  # noqa: E402 - the views need ``app`` and ``deployment``
     web,

@@ -1,5 +1,5 @@
 """The Kafka side of the results stream: positions (the event ids), Server-Sent Events framing,
-its settings, and one read_committed reader per client.
+and one read_committed reader per client (its ``FAUSTAPP_SSE_*`` settings are in ``Settings``).
 
 A position names, for every partition of the output topic a stream reads, the offset of the next
 record to read there (``partition:next_offset``, comma-separated, partitions ascending). An event
@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -24,7 +22,7 @@ from aiokafka.structs import TopicPartition
 
 from faustapp.kafka_client import client_options
 from faustapp.pipeline import partition_for
-from faustapp.settings import Settings, _float, _int
+from faustapp.settings import Settings
 
 CLIENT_ID = "faustapp-sse"
 HEARTBEAT = b": heartbeat\n\n"
@@ -49,27 +47,6 @@ class BadPosition(ValueError):
 
 class StreamUnavailable(Exception):
     """The broker did not answer or the topic is missing: the stream ends with the reason."""
-
-
-@dataclass(frozen=True)
-class StreamSettings:
-    """``FAUSTAPP_SSE_*``: heartbeat period, how long a write may wait, concurrent streams."""
-
-    heartbeat_s: float = 15.0
-    write_timeout_s: float = 10.0
-    max_clients: int = 200
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> StreamSettings:
-        """Read and check the settings; :class:`SettingsError` names a bad one."""
-        env = os.environ if env is None else env
-        return cls(
-            heartbeat_s=_float(env, "FAUSTAPP_SSE_HEARTBEAT_S", cls.heartbeat_s, 0.1, 3600.0),
-            write_timeout_s=_float(
-                env, "FAUSTAPP_SSE_WRITE_TIMEOUT_S", cls.write_timeout_s, 0.1, 600.0
-            ),
-            max_clients=_int(env, "FAUSTAPP_SSE_MAX_CLIENTS", cls.max_clients, low=1, high=10_000),
-        )
 
 
 def parse_position(text: str) -> Positions:

@@ -1,17 +1,15 @@
-"""Declared pipelines made real on a Faust app: topics, tables, the batch path, flushes, revoke
-handling and idle close, once for every source and pipeline; nothing is wired per use."""
+"""Declared pipelines made real on a Faust app: topics, tables and the batch path, once for every
+source and pipeline; nothing is wired per use (:mod:`faustapp.lifecycle` keeps them running)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Set
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any
 
 import faust
 import msgspec
-from faust.types import TP
 
 from faustapp import fastpath
 from faustapp.api import (
@@ -126,7 +124,6 @@ def deploy(app: faust.App, settings: Settings, catalog: Catalog) -> Deployment:
         settings.topic,
         lambda name, producer: HistoryStore(app, _table(app, settings, name), producer),
     )
-    _wire(app, settings, deployment)
     return deployment
 
 
@@ -364,48 +361,6 @@ def _subscribe(app: faust.App, settings: Settings, router: SourceRouter) -> None
 
 def _table(app: faust.App, settings: Settings, name: str) -> faust.Table:
     return app.Table(name, partitions=settings.partitions, key_type=bytes, value_type=bytes)
-
-
-def _wire(app: faust.App, settings: Settings, deployment: Deployment) -> None:
-    """One flush task, stop hook, idle-close timer and revoke handler for every router."""
-    if not deployment.routers:
-        return
-    if settings.batch_drain:
-
-        async def flush_write_behind() -> None:
-            """Persist what the write-behind caches hold once their interval has passed."""
-            interval = max(settings.flush_interval_ms / 1000, 0.05) / 2
-            while not app.should_stop:
-                await asyncio.sleep(interval)
-                await deployment.flush_due()
-
-        async def flush_all() -> None:
-            await deployment.flush_due(force=True)
-
-        app.task(flush_write_behind)
-        app.before_stop.append(flush_all)
-
-    if settings.idle_close_ms:
-
-        async def close_idle_partitions() -> None:
-            for router in deployment.routers.values():
-                await router.close_idle(settings.idle_close_ms)
-
-        app.timer(interval=min(1.0, settings.idle_close_ms / 2000))(close_idle_partitions)
-
-    async def repeat_watermarks() -> None:
-        for router in deployment.routers.values():
-            await router.repeat_watermarks()
-
-    app.timer(interval=1.0)(repeat_watermarks)
-
-    async def forget_revoked(sender: object, revoked: Set[TP], **kwargs: object) -> None:
-        for router in deployment.routers.values():
-            partitions = [tp.partition for tp in revoked if tp.topic == router.source_topic]
-            await router.commit_revoked(partitions)
-            router.forget(partitions)
-
-    app.on_partitions_revoked.connect(forget_revoked)
 
 
 def _built(step: Any, settings: Settings) -> Any:

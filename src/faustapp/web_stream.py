@@ -32,7 +32,6 @@ from faustapp.result_stream import (
     BadPosition,
     Positions,
     ResultReader,
-    StreamSettings,
     StreamUnavailable,
     check_position,
     close_event,
@@ -62,9 +61,9 @@ STOP_WAIT_S = 5.0
 class Streams:
     """The streams this worker serves: their count (capped) and their end when it stops."""
 
-    def __init__(self, settings: StreamSettings, hubs: Hubs | None = None) -> None:
+    def __init__(self, settings: Settings, hubs: Hubs | None = None) -> None:
         self.settings = settings
-        self.hubs = hubs if hubs is not None else Hubs(Settings())
+        self.hubs = hubs if hubs is not None else Hubs(settings)
         self.active = 0
         self.stopping = asyncio.Event()
         self.idle = asyncio.Event()
@@ -92,7 +91,8 @@ class Streams:
 def install(app: faust.App, deployment: Deployment) -> None:
     """Mount these views on ``app`` for what ``deployment`` runs."""
     catalogue = entries(deployment)
-    streams = Streams(StreamSettings.from_env(), Hubs(settings_of(app)))
+    settings = settings_of(app)
+    streams = Streams(settings, Hubs(settings))
     hooks = getattr(app, "before_stop", None)
     if isinstance(hooks, list):
         hooks.append(streams.stop)
@@ -127,8 +127,8 @@ def install(app: faust.App, deployment: Deployment) -> None:
                     return error(self, 400, str(exc))
             if streams.stopping.is_set():
                 return unavailable(self, "this worker is stopping")
-            if streams.active >= streams.settings.max_clients:
-                limit = streams.settings.max_clients
+            if streams.active >= streams.settings.sse_max_clients:
+                limit = streams.settings.sse_max_clients
                 return unavailable(self, f"this worker serves its maximum of {limit} streams")
             streams.enter()
             try:
@@ -295,7 +295,7 @@ async def _pump(
 ) -> None:
     """Copy the stream's events to the client; heartbeats while idle; end with a reason."""
     settings = streams.settings
-    heartbeat = settings.heartbeat_s
+    heartbeat = settings.sse_heartbeat_s
     last_write = time.monotonic()
     reason = None
     try:
@@ -319,9 +319,9 @@ async def _pump(
                     continue
                 data = HEARTBEAT
             try:
-                await _write(response, data, settings.write_timeout_s)
+                await _write(response, data, settings.sse_write_timeout_s)
             except (TimeoutError, asyncio.TimeoutError):
-                limit = settings.write_timeout_s
+                limit = settings.sse_write_timeout_s
                 reason = f"client too slow: a write waited more than {limit:g} s"
             except (ConnectionError, RuntimeError):
                 return  # the client left

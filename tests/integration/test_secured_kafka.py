@@ -1,5 +1,6 @@
-"""A broker with a SASL_SSL (SCRAM-SHA-512) and a TLS-only listener: a worker, a generator and
-``faustapp tail`` work through each; a wrong password and an unknown CA fail fast and clearly."""
+"""A broker with a SASL_SSL, a TLS-only and a SASL_PLAINTEXT listener (SCRAM-SHA-256 and
+SCRAM-SHA-512 on the SASL ones): a worker, a generator and ``faustapp tail`` work through each;
+a wrong password and an unknown CA fail fast and clearly."""
 
 from __future__ import annotations
 
@@ -28,7 +29,10 @@ from support.workers import http_get
 pytestmark = pytest.mark.integration
 
 FAUSTAPP = Path(sys.executable).with_name("faustapp")
-LISTENERS = ("sasl_ssl", "ssl")
+LISTENERS = ("sasl_ssl", "ssl", "sasl_plaintext")
+TLS_LISTENERS = ("sasl_ssl", "ssl")
+#: Listener and SCRAM mechanism: each SASL listener takes either mechanism from the same user.
+OTHER_MECHANISMS = (("sasl_ssl", "SCRAM-SHA-256"), ("sasl_plaintext", "SCRAM-SHA-512"))
 #: A refused login or certificate must stop a command within this, never hang or retry.
 CLI_BOUND_S = 15.0
 WORKER_BOUND_S = 45.0
@@ -56,10 +60,16 @@ def cli(env: dict[str, str], *args: str, timeout: float = 60.0) -> subprocess.Co
     )
 
 
-@pytest.mark.parametrize("listener", LISTENERS)
-def test_generator_and_tail_work_through_the_listener(secured, listener):
+@pytest.mark.parametrize(
+    ("listener", "mechanism"),
+    [(listener, None) for listener in LISTENERS] + list(OTHER_MECHANISMS),
+    ids=[*LISTENERS, *(f"{listener}-{m.lower()}" for listener, m in OTHER_MECHANISMS)],
+)
+def test_generator_and_tail_work_through_the_listener(secured, listener, mechanism):
     prefix = f"sec-{listener}-{uuid.uuid4().hex[:6]}."
     env = secured.env(listener, FAUSTAPP_TOPIC_PREFIX=prefix)
+    if mechanism is not None:
+        env["FAUSTAPP_SASL_MECHANISM"] = mechanism
     generate = ["generate", "sensors", "--count", "40", "--rate", "0", "--seed", "7"]
     done = cli(env, *generate, "--bad-ratio", "0", "--partitions", "2", "--quiet")
     assert done.returncode == 0, done.stderr.decode()
@@ -122,7 +132,8 @@ def test_a_worker_computes_through_the_listener_and_shows_no_secret(
     assert got == dict(want), worker.log_tail()
     status, body, _ = http_get(f"{worker.url}/api/health")
     assert status == 200
-    if listener == "sasl_ssl":
+    if listener.startswith("sasl_"):
+        assert env["FAUSTAPP_SASL_PASSWORD"] == secured.password
         assert secured.password not in orjson.dumps(body).decode()
         assert secured.password not in worker.log_path.read_text(errors="replace")
 
@@ -135,9 +146,18 @@ def assert_fails_fast(done: subprocess.CompletedProcess, took: float, *fragments
         assert fragment in stderr, stderr
 
 
-def test_a_wrong_password_fails_fast_with_a_clear_message(secured, make_worker, tmp_path):
-    env = secured.env("sasl_ssl", FAUSTAPP_SASL_PASSWORD="not-the-password")
-    refused = "refused the login of FAUSTAPP_SASL_USERNAME='faustapp-it' with SCRAM-SHA-512"
+@pytest.mark.parametrize(
+    ("listener", "mechanism"),
+    [("sasl_ssl", "SCRAM-SHA-512"), ("sasl_plaintext", "SCRAM-SHA-256")],
+    ids=["sasl_ssl", "sasl_plaintext"],
+)
+def test_a_wrong_password_fails_fast_with_a_clear_message(
+    secured, make_worker, tmp_path, listener, mechanism
+):
+    env = secured.env(listener, FAUSTAPP_SASL_PASSWORD="not-the-password")
+    assert env["FAUSTAPP_SASL_MECHANISM"] == mechanism
+    protocol = listener.upper()
+    refused = f"refused the login of FAUSTAPP_SASL_USERNAME='faustapp-it' with {mechanism}"
     for args in (
         ("tail", "sec-nothing", "--count", "1"),
         ("generate", "sensors", "--count", "5", "--rate", "0"),
@@ -152,12 +172,12 @@ def test_a_wrong_password_fails_fast_with_a_clear_message(secured, make_worker, 
     worker.proc.wait(WORKER_BOUND_S)  # raises TimeoutExpired if the worker hangs or retries
     assert worker.proc.returncode != 0
     log = worker.log_path.read_text(errors="replace")
-    assert f"{refused} over SASL_SSL" in log and "; stopping" in log, log[-3000:]
+    assert f"{refused} over {protocol}" in log and "; stopping" in log, log[-3000:]
     assert "not-the-password" not in log
     print(f"\nworker stopped {time.monotonic() - started:.1f} s after start (wrong password)")
 
 
-@pytest.mark.parametrize("listener", LISTENERS)
+@pytest.mark.parametrize("listener", TLS_LISTENERS)
 def test_an_unknown_ca_fails_fast_with_a_clear_message(secured, make_worker, tmp_path, listener):
     ca = other_ca(tmp_path / "ca")
     env = secured.env(listener, FAUSTAPP_SSL_CAFILE=str(ca))

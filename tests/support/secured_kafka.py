@@ -1,5 +1,6 @@
-"""A real broker with a SASL_SSL (SCRAM-SHA-512) and a TLS-only listener besides PLAINTEXT,
-started through ``ops/kafka/kafka.sh start --sasl-ssl-port --ssl-port``."""
+"""A real broker with a SASL_SSL, a TLS-only and a SASL_PLAINTEXT listener besides PLAINTEXT
+(the SASL ones take SCRAM-SHA-256 and SCRAM-SHA-512), started through ``ops/kafka/kafka.sh
+start --sasl-ssl-port --ssl-port --sasl-plaintext-port``."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ USER = "faustapp-it"
 
 
 class SecuredBroker:
-    """One KRaft node on 127.0.0.1: PLAINTEXT (for the test's own checks), SASL_SSL and SSL."""
+    """One KRaft node on 127.0.0.1: PLAINTEXT (for the test's own checks), SASL_SSL, SSL and
+    SASL_PLAINTEXT."""
 
     def __init__(self, data_dir: Path, *, client_auth: bool = False) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.client_auth = client_auth  # the SSL listener requires a client certificate
         self.port, self.controller_port = free_port(), free_port()
         self.sasl_ssl_port, self.ssl_port = free_port(), free_port()
+        self.sasl_plaintext_port = free_port()
         self.password = secrets.token_hex(12)
 
     @property
@@ -49,6 +52,7 @@ class SecuredBroker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         ports = ["--port", str(self.port), "--controller-port", str(self.controller_port)]
         ports += ["--sasl-ssl-port", str(self.sasl_ssl_port), "--ssl-port", str(self.ssl_port)]
+        ports += ["--sasl-plaintext-port", str(self.sasl_plaintext_port)]
         user = ["--scram-user", USER, "--scram-password", self.password]
         if self.client_auth:
             user.append("--ssl-client-auth")
@@ -72,7 +76,8 @@ class SecuredBroker:
         self._run("stop", "--data-dir", str(self.data_dir), timeout=90)
 
     def env(self, listener: str, **overrides: str) -> dict[str, str]:
-        """``FAUSTAPP_*`` settings that reach this broker through ``listener`` (sasl_ssl, ssl)."""
+        """``FAUSTAPP_*`` settings that reach this broker through ``listener`` (sasl_ssl, ssl,
+        sasl_plaintext); an override set to "" removes that setting."""
         if listener == "sasl_ssl":
             env = {
                 "FAUSTAPP_BROKER": f"kafka://127.0.0.1:{self.sasl_ssl_port}",
@@ -91,6 +96,14 @@ class SecuredBroker:
             if self.client_auth:  # the client certificate the script made, signed by its CA
                 env["FAUSTAPP_SSL_CERTFILE"] = str(self.ca_file.with_name("client.pem"))
                 env["FAUSTAPP_SSL_KEYFILE"] = str(self.ca_file.with_name("client.key"))
+        elif listener == "sasl_plaintext":
+            env = {
+                "FAUSTAPP_BROKER": f"kafka://127.0.0.1:{self.sasl_plaintext_port}",
+                "FAUSTAPP_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+                "FAUSTAPP_SASL_MECHANISM": "SCRAM-SHA-256",
+                "FAUSTAPP_SASL_USERNAME": USER,
+                "FAUSTAPP_SASL_PASSWORD": self.password,
+            }
         else:
             raise ValueError(listener)
         env.update(overrides)

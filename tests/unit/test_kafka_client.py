@@ -16,6 +16,7 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from faustapp import kafka_client
 from faustapp.generator.config import GeneratorConfig, config_problems
+from faustapp.kafka_settings import KafkaSettings
 from faustapp.settings import Settings, SettingsError
 
 SECRET = "s3cr3t-Pa55word"
@@ -206,6 +207,18 @@ def test_secrets_stay_out_of_repr() -> None:
     assert settings.sasl_password == SECRET
     assert SECRET not in repr(settings)
     assert "alice" in repr(settings)
+    assert SECRET not in repr(settings.kafka)
+
+
+def test_the_kafka_part_reads_alone_and_settings_answer_for_it() -> None:
+    env = sasl_env(FAUSTAPP_REPLICATION_FACTOR="3", FAUSTAPP_MIN_INSYNC_REPLICAS="2")
+    kafka = KafkaSettings.from_env(env)
+    settings = Settings.from_env(env)
+    assert settings.kafka == kafka
+    assert (settings.replication_factor, settings.min_insync_replicas) == (3, 2)
+    assert (settings.security_protocol, settings.sasl_username) == ("SASL_PLAINTEXT", "alice")
+    assert settings.uses_sasl and not settings.uses_ssl
+    assert Settings().kafka == KafkaSettings()
 
 
 # --- advertised URL ------------------------------------------------------------------------

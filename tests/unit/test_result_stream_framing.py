@@ -14,7 +14,6 @@ from faustapp.result_stream import (
     HEARTBEAT,
     BadPosition,
     ResultReader,
-    StreamSettings,
     StreamUnavailable,
     check_position,
     close_event,
@@ -107,15 +106,18 @@ def test_close_event_and_comments():
 
 
 def test_settings_defaults_and_bounds():
-    assert StreamSettings.from_env({}) == StreamSettings(15.0, 10.0, 200)
-    got = StreamSettings.from_env(
+    def sse(settings: Settings) -> tuple[float, float, int]:
+        return settings.sse_heartbeat_s, settings.sse_write_timeout_s, settings.sse_max_clients
+
+    assert sse(Settings.from_env({})) == sse(Settings()) == (15.0, 10.0, 200)
+    got = Settings.from_env(
         {
             "FAUSTAPP_SSE_HEARTBEAT_S": "0.5",
             "FAUSTAPP_SSE_WRITE_TIMEOUT_S": "2",
             "FAUSTAPP_SSE_MAX_CLIENTS": "7",
         }
     )
-    assert got == StreamSettings(0.5, 2.0, 7)
+    assert sse(got) == (0.5, 2.0, 7)
     for name, bad in [
         ("FAUSTAPP_SSE_HEARTBEAT_S", "0"),
         ("FAUSTAPP_SSE_HEARTBEAT_S", "nan"),
@@ -124,12 +126,12 @@ def test_settings_defaults_and_bounds():
         ("FAUSTAPP_SSE_MAX_CLIENTS", "1.5"),
     ]:
         with pytest.raises(SettingsError, match=name):
-            StreamSettings.from_env({name: bad})
+            Settings.from_env({name: bad})
 
 
 def test_stopping_waits_for_the_streams_to_end():
     async def scenario() -> list[str]:
-        streams = Streams(StreamSettings())
+        streams = Streams(Settings())
         seen = []
 
         async def stream() -> None:
