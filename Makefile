@@ -42,8 +42,20 @@ fmt: $(VENV)/.installed
 	$(BIN)/ruff format src tests bench chaos
 	$(BIN)/ruff check --fix src tests bench chaos
 
+# The whole suite. The cluster chaos run (about two minutes, mostly waiting on brokers) goes beside
+# the unit tests (pure logic, about as long); then the integration, end-to-end and bench smoke
+# tests. Every part runs even if an earlier one failed; the status is that of all of them (a part
+# PYTEST_ARGS leaves without tests, pytest's status 5, counts as passed).
 test: install lint
-	$(BIN)/pytest -q tests $(PYTEST_ARGS)
+	@mkdir -p .data; \
+	$(BIN)/pytest -q tests -m cluster_chaos $(PYTEST_ARGS) > .data/test-cluster.log 2>&1 & cluster=$$!; \
+	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS); unit=$$?; \
+	wait $$cluster; cluster_rc=$$?; \
+	echo "--- cluster chaos (tests -m cluster_chaos):"; cat .data/test-cluster.log; \
+	$(BIN)/pytest -q tests --ignore=tests/unit -m "not cluster_chaos" $(PYTEST_ARGS); rest=$$?; \
+	echo "pytest status: unit $$unit, cluster chaos $$cluster_rc, integration/e2e/bench smoke $$rest"; \
+	ok() { [ "$$1" -eq 0 ] || [ "$$1" -eq 5 ]; }; \
+	ok $$unit && ok $$cluster_rc && ok $$rest
 
 # Only the 3-broker cluster losing its leading broker (short form, also in make test; make chaos
 # runs the full one).

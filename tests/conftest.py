@@ -7,8 +7,14 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
+from hypothesis import settings
 
 from support.kafka_broker import BrokerError, session_broker
+
+# Property tests judge results, never speed: make test runs the unit tests beside the cluster
+# chaos run, where an example may take longer than Hypothesis' default 200 ms deadline.
+settings.register_profile("faustapp", deadline=None)
+settings.load_profile("faustapp")
 
 
 @pytest.fixture(scope="session")
