@@ -370,9 +370,17 @@ async def _on_rebalance_with_fresh_producers(
     if stale:
         self.log.info("Stopping %d transactional producers before the new assignment", len(stale))
         await self._stop_transactions(sorted(stale))
-    if keep:
-        self.log.info("Starting %d transactional producers for the assignment", len(keep))
-        await self._start_transactions(sorted(keep))
+    # A kept producer already in its transaction goes on with it: beginning again is refused
+    # (Faust logs "Invalid state transition IN_TRANSACTION -> IN_TRANSACTION" for each).
+    producers = self.producer._transaction_producers
+    idle = sorted(
+        tid
+        for tid in keep
+        if tid not in producers or not producers[tid]._txn_manager.is_in_transaction()
+    )
+    if idle:
+        self.log.info("Starting %d transactional producers for the assignment", len(idle))
+        await self._start_transactions(idle)
 
 
 def apply(fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS) -> None:

@@ -74,3 +74,53 @@ def test_worker_consumers_wait_at_most_the_configured_time_for_a_fetch():
         return app.consumer._thread._create_worker_consumer(app.transport)._fetch_max_wait_ms
 
     assert asyncio.run(build()) == faust_fixes.FETCH_MAX_WAIT_MS == 100  # Faust's own: 1500
+
+
+class _Txn:
+    def __init__(self, open_: bool) -> None:
+        self.open = open_
+
+    def is_in_transaction(self) -> bool:
+        return self.open
+
+
+class _RebalanceRecorder:
+    """What the rebalance fix reads of Faust's TransactionManager, recording its calls."""
+
+    transactional_id_format = "{group_id}-{tpg.group}-{tpg.partition}"
+
+    def __init__(self, producers: dict[str, bool]) -> None:
+        from types import SimpleNamespace
+
+        self.app = SimpleNamespace(
+            conf=SimpleNamespace(id="app"),
+            assignor=SimpleNamespace(group_for_topic=lambda topic: 0),
+        )
+        self.producer = SimpleNamespace(
+            _transaction_producers={
+                tid: SimpleNamespace(_txn_manager=_Txn(open_)) for tid, open_ in producers.items()
+            }
+        )
+        self.log = SimpleNamespace(info=lambda *args: None)
+        self.stopped: list[str] = []
+        self.started: list[str] = []
+
+    def _tps_to_transactional_ids(self, tps: set[TP]) -> set[str]:
+        return {f"app-0-{tp.partition}" for tp in tps}
+
+    async def _stop_transactions(self, tids: list[str]) -> None:
+        self.stopped += tids
+
+    async def _start_transactions(self, tids: list[str]) -> None:
+        self.started += tids
+
+
+def test_a_rebalance_begins_transactions_only_where_none_is_open():
+    """Kept partition 0's producer is mid-transaction (beginning again is refused, with a
+    warning per producer); kept 1's is idle; 2 is newly assigned (a new producer); 3 revoked."""
+    manager = _RebalanceRecorder({"app-0-0": True, "app-0-1": False, "app-0-3": True})
+    assigned = {TP("in", 0), TP("in", 1), TP("in", 2)}
+    rebalance = faust_fixes._on_rebalance_with_fresh_producers
+    asyncio.run(rebalance(manager, assigned, {TP("in", 3)}, {TP("in", 2)}))
+    assert manager.stopped == ["app-0-2", "app-0-3"]
+    assert manager.started == ["app-0-1", "app-0-2"]
