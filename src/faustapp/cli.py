@@ -19,6 +19,7 @@ from faustapp.generator import (
     GeneratorConfig,
     produce,
 )
+from faustapp.log_limits import limit_repeats
 from faustapp.settings import Settings, SettingsError
 from faustapp.tail import TopicMissing, build_parser, tail
 
@@ -31,6 +32,7 @@ EXIT_FAILED = 1
 def main() -> None:
     """Console-script entry point, so one command covers the generator, tail and the worker."""
     argv = sys.argv[1:]
+    limit_repeats()  # a broker that is away must not flood the log with the client's retries
     if argv[:1] == ["generate"]:
         code = run_generate(argv[1:])
     elif argv[:1] == ["tail"]:

@@ -233,5 +233,11 @@ def test_broker_stopped_mid_stream_worker_recovers_without_restart(
         print("windows repeated (at_least_once, identical):", repeated)
         assert worker.alive() and worker.proc.pid == pid, _state(worker)
         assert worker.health()[0] == 200
+        # The client's retries are logged once per 10 s per message with a count, not the ~10
+        # a second per client aiokafka logs (hundreds of lines over this outage).
+        log = worker.log_path.read_text(errors="replace").splitlines()
+        refused = [line for line in log if "Unable connect to node" in line]
+        assert refused and len(refused) <= 4 * (OUTAGE_S / 10 + 2), len(refused)
+        assert any("repeated" in line for line in refused), refused[:5]
     finally:
         worker.kill()
