@@ -48,7 +48,9 @@ fmt: $(VENV)/.installed
 # PYTEST_ARGS leaves without tests, pytest's status 5, counts as passed).
 test: install lint
 	@mkdir -p .data; \
-	$(BIN)/pytest -q tests -m cluster_chaos $(PYTEST_ARGS) > .data/test-cluster.log 2>&1 & cluster=$$!; \
+	$(BIN)/pytest -q -p no:cacheprovider tests -m cluster_chaos $(PYTEST_ARGS) \
+		> .data/test-cluster.log 2>&1 & cluster=$$!; \
+	trap 'kill $$cluster 2>/dev/null; exit 130' INT TERM; \
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS); unit=$$?; \
 	wait $$cluster; cluster_rc=$$?; \
 	echo "--- cluster chaos (tests -m cluster_chaos):"; cat .data/test-cluster.log; \

@@ -69,7 +69,9 @@ async def check_existing_topics(app: faust.App, settings: Settings) -> None:
     a consumed topic or changelog whose partition count is not FAUSTAPP_PARTITIONS."""
     log = logging.getLogger("faustapp")
     changelogs = {table.changelog_topic_name for table in app.tables.values()}
-    consumed = {name for agent in app.agents.values() for name in agent.channel.topics}
+    consumed = {
+        name for agent in app.agents.values() for name in getattr(agent.channel, "topics", ())
+    }
     names = set(getattr(app, "topic_names", ())) | changelogs | consumed
     try:
         shapes = await kafka_client.existing_topics(settings, names)

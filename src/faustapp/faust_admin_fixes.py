@@ -56,10 +56,11 @@ async def _get_controller_node_of_a_live_broker(
     """The controller as told by the first broker that answers; the answering broker itself
     when the named controller cannot be reached (KRaft brokers forward topic creation)."""
     failures = []
-    for broker in sorted(client.cluster.brokers(), key=lambda b: b.nodeId):
+    brokers = list(client.cluster.brokers())
+    if any(broker.nodeId is None for broker in brokers):
+        raise NotReady("Not connected to Kafka Broker")
+    for broker in sorted(brokers, key=lambda b: b.nodeId):
         node_id = broker.nodeId
-        if node_id is None:
-            raise NotReady("Not connected to Kafka Broker")
         try:
             wait_result = await owner.wait(
                 client.send(node_id, _metadata_request()), timeout=timeout

@@ -110,6 +110,8 @@ class _RebalanceRecorder:
 
     async def _stop_transactions(self, tids: list[str]) -> None:
         self.stopped += tids
+        for tid in tids:
+            self.producer._transaction_producers.pop(tid, None)
 
     async def _start_transactions(self, tids: list[str]) -> None:
         self.started += tids
@@ -117,8 +119,11 @@ class _RebalanceRecorder:
 
 def test_a_rebalance_begins_transactions_only_where_none_is_open():
     """Kept partition 0's producer is mid-transaction (beginning again is refused, with a
-    warning per producer); kept 1's is idle; 2 is newly assigned (a new producer); 3 revoked."""
-    manager = _RebalanceRecorder({"app-0-0": True, "app-0-1": False, "app-0-3": True})
+    warning per producer); kept 1's is idle; 2 is newly assigned (its old producer, mid-
+    transaction, is stopped and a new one begun); 3 is revoked."""
+    manager = _RebalanceRecorder(
+        {"app-0-0": True, "app-0-1": False, "app-0-2": True, "app-0-3": True}
+    )
     assigned = {TP("in", 0), TP("in", 1), TP("in", 2)}
     rebalance = faust_fixes._on_rebalance_with_fresh_producers
     asyncio.run(rebalance(manager, assigned, {TP("in", 3)}, {TP("in", 2)}))

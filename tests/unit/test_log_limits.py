@@ -49,11 +49,15 @@ def test_distinct_messages_and_info_lines_are_never_held_back():
 def test_installed_on_every_client_logger_once(caplog):
     first = limit_repeats()
     limiter = limit_repeats()  # a second install replaces the first
-    for name in KAFKA_CLIENT_LOGGERS:
-        filters = logging.getLogger(name).filters
-        assert limiter in filters and first not in filters
-    logger = logging.getLogger("aiokafka.consumer.fetcher")
-    with caplog.at_level(logging.ERROR, logger="aiokafka"):
-        for _ in range(30):
-            logger.error("Failed fetch messages from %s", 1)
-    assert [r.getMessage() for r in caplog.records] == ["Failed fetch messages from 1"]
+    try:
+        for name in KAFKA_CLIENT_LOGGERS:
+            filters = logging.getLogger(name).filters
+            assert limiter in filters and first not in filters
+        logger = logging.getLogger("aiokafka.consumer.fetcher")
+        with caplog.at_level(logging.ERROR, logger="aiokafka"):
+            for _ in range(30):
+                logger.error("Failed fetch messages from %s", 1)
+        assert [r.getMessage() for r in caplog.records] == ["Failed fetch messages from 1"]
+    finally:
+        for name in KAFKA_CLIENT_LOGGERS:
+            logging.getLogger(name).removeFilter(limiter)

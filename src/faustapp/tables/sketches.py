@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 import datasketches as ds
+import numpy as np
 
 from faustapp.tables.aggregates import Aggregator, Where
 from faustapp.tables.events import Event, Field
@@ -76,8 +77,7 @@ def _from_floats(k: int, old: ds.kll_floats_sketch) -> ds.kll_doubles_sketch:
     so the count and the ranks are kept (the values stay at single precision)."""
     sketch = ds.kll_doubles_sketch(k)
     for item, weight in old:
-        for _ in range(weight):
-            sketch.update(item)
+        sketch.update(np.full(weight, item, dtype=np.float64))
     return sketch
 
 
